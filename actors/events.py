@@ -1,0 +1,63 @@
+"""Events as the actor runtime sees them: stored log entries and what goes out to connections.
+
+Owns: ``StoredEvent`` (one entry of a session's durable log) and ``OutboundEvent`` (one payload for the
+connections of a session, with a cache slot for its wire encoding). Knows nothing of Socket.IO: the
+transport decides what ``wire`` holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utc_timestamp() -> str:
+    """ISO 8601 timestamp as OpenHands writes it."""
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(slots=True, frozen=True)
+class StoredEvent:
+    """One entry of a session's event log. ``payload`` is the full client-facing JSON object, id included.
+
+    ``json_text`` is the canonical JSON encoding of ``payload``: stores persist it verbatim and the transport
+    may splice it into packets without encoding it again.
+    """
+
+    id: int
+    payload: dict[str, Any]
+    json_text: str = field(default="", compare=False)
+
+    @classmethod
+    def create(cls, event_id: int, payload: dict[str, Any]) -> StoredEvent:
+        body = dict(payload)
+        body["id"] = event_id
+        return cls(event_id, body, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+
+    @classmethod
+    def from_json(cls, event_id: int, json_text: str) -> StoredEvent:
+        return cls(event_id, json.loads(json_text), json_text)
+
+
+@dataclass(slots=True, eq=False)
+class OutboundEvent:
+    """One payload fanned out to connections: a log event (``event_id`` set) or a status update (None).
+
+    ``wire`` belongs to the transport: the first connection that encodes this event stores its encoding
+    there and every other recipient reuses it, so a fan-out to N connections encodes once.
+    """
+
+    payload: dict[str, Any]
+    event_id: int | None = None
+    json_text: str | None = None
+    wire: object | None = None
+
+    @classmethod
+    def from_stored(cls, event: StoredEvent) -> OutboundEvent:
+        return cls(event.payload, event.id, event.json_text or None)
+
+    @classmethod
+    def status(cls, status_id: str, message: str, *, type_: str = "info") -> OutboundEvent:
+        return cls({"status_update": True, "type": type_, "id": status_id, "message": message})

@@ -1,0 +1,306 @@
+"""One Engine.IO v4 socket as a sans-IO state machine.
+
+Owns: ``SocketProtocol``: what a socket does with each client packet, its outbox (the packets waiting for
+the transport), the polling GET/POST bookkeeping (overlaps are errors), the upgrade probe, and its
+heartbeat as one deadline (``next_deadline``; the owner calls ``on_timer`` when it passes). Phase changes go
+through ``_state.next_phase`` only. Never awaits, never touches a socket, never reads a clock: every
+method that needs the time takes ``now``.
+Knows nothing of trio, HTTP, WebSocket objects or the application (``socket.py`` is the glue).
+
+Close reasons (the names python-socketio and Node use): "client disconnect" (the client sent ``1``),
+"server disconnect", "ping timeout", "transport close" (the transport went away), "transport error"
+(a protocol error: undecodable packet, a ping from the client, overlapping requests, overflow).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from enum import Enum
+
+from server.engineio._state import Phase, PhaseError, Trigger, is_open, is_polling, next_phase
+from server.engineio.codec import (
+    CLOSE,
+    CLOSE_PACKET,
+    MESSAGE,
+    NOOP_PACKET,
+    OPEN,
+    PING,
+    PING_PACKET,
+    PONG,
+    Outgoing,
+    Packet,
+    encode_packet,
+    encode_payload,
+)
+from server.engineio.config import EngineConfig
+
+CLIENT_DISCONNECT = "client disconnect"
+SERVER_DISCONNECT = "server disconnect"
+PING_TIMEOUT = "ping timeout"
+TRANSPORT_CLOSE = "transport close"
+TRANSPORT_ERROR = "transport error"
+
+
+class PollStart(Enum):
+    READY = "ready"  # answer now with poll_take()
+    WAIT = "wait"  # wait until poll_ready()
+    OVERLAP = "overlap"  # a GET was already pending: this one gets 400, the socket is closed
+
+
+class ProbeAction(Enum):
+    REPLY = "reply"  # send "3probe" on the probe; pending GETs are now answered "6"
+    UPGRADED = "upgraded"  # the probe is the transport now: flush the outbox over it
+    FAILED = "failed"  # close the probe; the socket stays on polling
+    IGNORE = "ignore"
+
+
+class SocketProtocol:
+    """The state of one Engine.IO socket. See the module docstring and ``_state.py``."""
+
+    __slots__ = (
+        "_awaiting_pong",
+        "_close_reply",
+        "_config",
+        "_heartbeat_at",
+        "_linger_at",
+        "_outbox",
+        "close_reason",
+        "phase",
+        "poll_pending",
+        "post_pending",
+        "sid",
+        "upgrade_deadline",
+    )
+
+    def __init__(self, sid: str, transport: str, config: EngineConfig, now: float) -> None:
+        self.sid = sid
+        self._config = config
+        self.phase = Phase.WEBSOCKET if transport == "websocket" else Phase.POLLING
+        self._outbox: deque[Outgoing] | None = None  # created on first use
+        self.close_reason: str | None = None
+        self._close_reply = CLOSE_PACKET
+        self._heartbeat_at = now + config.ping_interval
+        self._awaiting_pong = False
+        self._linger_at = float("inf")
+        self.upgrade_deadline = float("inf")
+        self.poll_pending = False
+        self.post_pending = False
+
+    def __repr__(self) -> str:
+        return f"<SocketProtocol sid={self.sid} phase={self.phase.value}>"
+
+    # -- the handshake ----------------------------------------------------------------------------------
+
+    def open_packet(self, transport: str) -> str:
+        """The ``0{...}`` open packet: sid, upgrades, pingInterval, pingTimeout (ms), maxPayload."""
+        config = self._config
+        handshake = {
+            "sid": self.sid,
+            "upgrades": config.upgrades(transport),
+            "pingInterval": round(config.ping_interval * 1000),
+            "pingTimeout": round(config.ping_timeout * 1000),
+            "maxPayload": config.max_payload,
+        }
+        return encode_packet(OPEN, json.dumps(handshake, separators=(",", ":")))
+
+    # -- state -------------------------------------------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        return is_open(self.phase)
+
+    @property
+    def transport(self) -> str:
+        return "polling" if is_polling(self.phase) else "websocket"
+
+    def _move(self, trigger: Trigger) -> None:
+        self.phase = next_phase(self.phase, trigger)
+
+    def abort(self, reason: str) -> bool:
+        """Close at once with ``reason``; the outbox is dropped. False if it was already closed.
+        A pending GET is answered ``6`` for a client close, ``1`` otherwise (as Node does)."""
+        if self.phase is Phase.CLOSED:
+            return False
+        was_open = self.open
+        self._move(Trigger.ABORT)
+        if was_open:
+            self.close_reason = reason
+        self._close_reply = NOOP_PACKET if reason == CLIENT_DISCONNECT else CLOSE_PACKET
+        self._outbox = None
+        self.upgrade_deadline = float("inf")
+        return was_open
+
+    def server_close(self, now: float, reason: str = SERVER_DISCONNECT) -> bool:
+        """The application closes the socket. Polling: the remaining packets and ``1`` wait for the next
+        GET (CLOSING, at most ``close_linger``). WebSocket: closed at once. False if already closing."""
+        if not self.open:
+            return False
+        self._move(Trigger.SERVER_CLOSE)
+        self.close_reason = reason
+        self.upgrade_deadline = float("inf")
+        if self.phase is Phase.CLOSING:
+            self._push(CLOSE_PACKET)
+            self._linger_at = now + self._config.close_linger
+        return True
+
+    # -- outbox ------------------------------------------------------------------------------------------
+
+    def _push(self, packet: Outgoing) -> None:
+        if self._outbox is None:
+            self._outbox = deque()
+        self._outbox.append(packet)
+
+    def queue(self, packet: Outgoing) -> bool:
+        """Queue an encoded packet for the client. Dropped (False) once closing; over
+        ``max_buffered_packets`` the socket closes with "transport error"."""
+        if not self.open:
+            return False
+        if self._outbox is not None and len(self._outbox) >= self._config.max_buffered_packets:
+            self.abort(TRANSPORT_ERROR)
+            return False
+        self._push(packet)
+        return True
+
+    @property
+    def buffered(self) -> int:
+        return len(self._outbox) if self._outbox is not None else 0
+
+    def take_outbox(self) -> list[Outgoing]:
+        """Everything queued, for a websocket to send now."""
+        out = self._outbox
+        self._outbox = None
+        return list(out) if out else []
+
+    # -- inbound packets ---------------------------------------------------------------------------------
+
+    def receive(self, packet: Packet, now: float) -> str | bytes | None:
+        """A packet from the client on the socket's transport. Returns the data of a MESSAGE to hand to
+        the application, else None. Packets after the socket closed are ignored (Node does the same)."""
+        if not self.open:
+            return None
+        kind = packet.type
+        if kind == MESSAGE:
+            return packet.data
+        if kind == PONG:
+            self._awaiting_pong = False
+            self._heartbeat_at = now + self._config.ping_interval
+        elif kind == PING:
+            self.abort(TRANSPORT_ERROR)  # v4: only the server pings
+        elif kind == CLOSE:
+            self.abort(CLIENT_DISCONNECT)
+        # OPEN, UPGRADE and NOOP outside an upgrade mean nothing; Node ignores them too.
+        return None
+
+    def decode_error(self) -> None:
+        """The client sent something undecodable: close at once."""
+        self.abort(TRANSPORT_ERROR)
+
+    # -- heartbeat ---------------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float:
+        """When ``on_timer`` must run next (heartbeat, or the end of CLOSING's linger)."""
+        if self.phase is Phase.CLOSING:
+            return self._linger_at
+        if self.phase is Phase.CLOSED:
+            return float("inf")
+        return self._heartbeat_at
+
+    def on_timer(self, now: float) -> None:
+        """Run what is due: send a ping, or close on a missing pong, or end the linger."""
+        if self.phase is Phase.CLOSING:
+            if now >= self._linger_at:
+                self._move(Trigger.LINGER_DONE)
+                self._outbox = None
+            return
+        if not self.open or now < self._heartbeat_at:
+            return
+        if self._awaiting_pong:
+            self.abort(PING_TIMEOUT)
+            return
+        if self.queue(PING_PACKET):
+            self._awaiting_pong = True
+            self._heartbeat_at = now + self._config.ping_timeout
+
+    # -- polling -----------------------------------------------------------------------------------------
+
+    def poll_begin(self) -> PollStart:
+        """A GET arrived. A second concurrent GET is an error: the socket closes, the pending GET gets
+        ``1`` and this one a 400."""
+        if self.poll_pending:
+            self.abort(TRANSPORT_ERROR)
+            return PollStart.OVERLAP
+        self.poll_pending = True
+        return PollStart.READY if self.poll_ready() else PollStart.WAIT
+
+    def poll_ready(self) -> bool:
+        """True when the pending GET can be answered."""
+        phase = self.phase
+        return (
+            phase is Phase.CLOSED
+            or phase is Phase.UPGRADING
+            or phase is Phase.WEBSOCKET
+            or bool(self._outbox)
+        )
+
+    def poll_take(self) -> str:
+        """The body for the pending GET: everything queued as one payload, ``6`` during an upgrade or
+        after it, or the close reply once closed. Taking the close packet ends CLOSING."""
+        self.poll_pending = False
+        phase = self.phase
+        if phase is Phase.CLOSED:
+            return self._close_reply
+        if phase is Phase.UPGRADING or phase is Phase.WEBSOCKET or not self._outbox:
+            return NOOP_PACKET
+        payload = encode_payload(list(self._outbox))
+        self._outbox = None
+        if phase is Phase.CLOSING:
+            self._move(Trigger.LINGER_DONE)
+        return payload
+
+    def poll_abandoned(self) -> None:
+        """The pending GET went away before it was answered (the client left): close, as Node does."""
+        if self.poll_pending:
+            self.poll_pending = False
+            self.abort(TRANSPORT_CLOSE)
+
+    def post_begin(self) -> bool:
+        """A POST arrived. False if another is still being processed: the socket is closed."""
+        if self.post_pending:
+            self.abort(TRANSPORT_ERROR)
+            return False
+        self.post_pending = True
+        return True
+
+    def post_end(self) -> None:
+        self.post_pending = False
+
+    # -- upgrade -----------------------------------------------------------------------------------------
+
+    def attach_probe(self, now: float) -> None:
+        """A websocket arrived with this sid. ``PhaseError`` unless the socket is on polling with no
+        upgrade in progress (a second websocket, or one after the upgrade, must be closed)."""
+        if not self._config.allow_upgrades:
+            raise PhaseError("upgrades are disabled")
+        self._move(Trigger.PROBE_ATTACH)
+        self.upgrade_deadline = now + self._config.upgrade_timeout
+
+    def receive_probe(self, packet: Packet) -> ProbeAction:
+        """A packet on the probe websocket."""
+        if self.phase is not Phase.PROBING and self.phase is not Phase.UPGRADING:
+            return ProbeAction.FAILED
+        if packet.type == PING and packet.data == "probe" and self.phase is Phase.PROBING:
+            self._move(Trigger.PROBE_PING)
+            return ProbeAction.REPLY
+        if packet.type == 5:  # UPGRADE
+            self._move(Trigger.PROBE_UPGRADE)
+            self.upgrade_deadline = float("inf")
+            return ProbeAction.UPGRADED
+        self.probe_failed()
+        return ProbeAction.FAILED
+
+    def probe_failed(self) -> None:
+        """The probe closed, timed out or sent something else: the socket stays on polling."""
+        if self.phase is Phase.PROBING or self.phase is Phase.UPGRADING:
+            self._move(Trigger.PROBE_FAIL)
+        self.upgrade_deadline = float("inf")
