@@ -1,0 +1,142 @@
+"""The assembled server: store, supervisor, Socket.IO stack, gateway and HTTP routes in one nursery.
+
+Owns: ``SupervisorApp`` (build everything from a ``ServeConfig``, run it, shut it down gracefully in the
+right order) and ``run_until_signal`` (SIGINT/SIGTERM handling for ``supervisor serve``). Knows nothing of
+command-line parsing (``server.cli``) nor of protocol details (the layers below).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import structlog
+import trio
+
+from actors.agent import AgentFactory, load_agent_factory
+from actors.config import SupervisorConfig
+from actors.stores.base import Store
+from actors.stores.url import open_store
+from actors.supervisor import Supervisor
+from server.config import ServeConfig
+from server.engineio import EngineConfig
+from server.gateway.auth import Authenticator, build_authenticator
+from server.gateway.gateway import Gateway, GatewayConfig
+from server.http import HttpConfig, HttpServer, Request, Response, Router
+from server.socketio import Server
+
+log = structlog.get_logger(__name__)
+
+_UNSET: Any = object()
+
+
+class SupervisorApp:
+    """One server process's worth of parts. ``await nursery.start(app.run)`` returns the bound address."""
+
+    def __init__(
+        self,
+        config: ServeConfig,
+        *,
+        store: Store | None = None,
+        agent_factory: AgentFactory | None = _UNSET,
+        authenticator: Authenticator | None = None,
+        supervisor_config: SupervisorConfig | None = None,
+    ) -> None:
+        self.config = config
+        self.store: Store = store if store is not None else open_store(config.resolved_store_url)
+        factory = load_agent_factory(config.agent) if agent_factory is _UNSET else agent_factory
+        self.supervisor = Supervisor(
+            self.store,
+            factory,
+            supervisor_config
+            or SupervisorConfig(
+                close_delay=config.close_delay,
+                max_live_actors=config.max_live_sessions,
+                max_sessions_per_user=config.max_sessions_per_user,
+            ),
+        )
+        self.sio = Server(async_handlers=False)
+        self.authenticator = authenticator or build_authenticator(config.api_keys, config.auth_hook)
+        gateway_config = GatewayConfig(max_action_bytes=config.max_action_bytes)
+        self.gateway = Gateway(self.sio, self.supervisor, self.authenticator, gateway_config)
+        self.router = Router()
+        self.router.route("/healthz", self._healthz)
+        self.http: HttpServer | None = None
+        self.started_at = time.time()
+        self._cancel: trio.CancelScope | None = None
+        self._shutting_down = False
+
+    @property
+    def url(self) -> str:
+        if self.http is None or self.http.address is None:
+            raise RuntimeError("the server is not listening yet")
+        host, port = self.http.address[:2]
+        return f"http://{host}:{port}"
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            cors_allowed_origins=self.config.cors_allowed_origins,
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the store, start the supervisor and the HTTP stack; serve until ``shutdown`` or cancel."""
+        await self.store.open()
+        try:
+            with trio.CancelScope() as scope:
+                self._cancel = scope
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(self.supervisor.run)
+                    self.http = await self._start_http(nursery)
+                    assert self.http.address is not None
+                    task_status.started(self.http.address)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.store.close()
+
+    async def _start_http(self, nursery: trio.Nursery) -> HttpServer:
+        async def serve(*, task_status: trio.TaskStatus[HttpServer]) -> None:
+            await self.sio.serve(
+                self.config.host,
+                self.config.port,
+                router=self.router,
+                http_config=HttpConfig(),
+                engine_config=self.engine_config(),
+                task_status=task_status,
+            )
+
+        http: HttpServer = await nursery.start(serve)
+        return http
+
+    async def shutdown(self) -> None:
+        """Graceful stop: refuse new connections, passivate every session within the budget (its clients
+        get STATUS$STOPPED), close the remaining connections, close the store, end ``run``."""
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        log.info("server.shutting_down", live_sessions=self.supervisor.live_count)
+        remaining = await self.supervisor.shutdown(self.config.shutdown_budget)
+        if self.http is not None:
+            await self.http.aclose()
+        log.info("server.stopped", unpersisted_sessions=remaining)
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    async def _healthz(self, request: Request) -> Response:
+        return Response.json(200, {"status": "ok", "live_sessions": self.supervisor.live_count})
+
+
+async def run_until_signal(app: SupervisorApp, *, on_ready: Any = None) -> None:
+    """Run ``app`` until SIGINT or SIGTERM, then shut it down gracefully."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            address = await nursery.start(app.run)
+            if on_ready is not None:
+                on_ready(address)
+            async for signum in signals:
+                log.info("server.signal", signal=signal.Signals(signum).name)
+                await app.shutdown()
+                break
+            nursery.cancel_scope.cancel()
