@@ -1,0 +1,495 @@
+"""One session as an actor: its mailbox loop, its log appends, its connections and its agent.
+
+Owns: ``SessionActor``. The supervisor creates it, loads it (``restore``) and runs ``run()`` in a task
+whenever it has work; ``run()`` returns True when the actor parks IDLE (it then has no task at all) and False
+when the incarnation has ended. Every state change goes through ``actors.lifecycle.next_state``.
+
+Each action: append to the log (durable) -> fan out to every connection -> hand to the agent. Agent turns run
+in a child task, so Join/Leave/Inspect are answered during a long turn. Knows nothing of the registry, of
+other actors or of transports; it talks to its supervisor only through ``ActorHost``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import structlog
+import trio
+
+from actors.agent import Agent
+from actors.config import SupervisorConfig
+from actors.errors import ActorError, AgentBusy, InvalidAction
+from actors.events import OutboundEvent, StoredEvent, utc_timestamp
+from actors.lifecycle import ActorState, Trigger, next_state
+from actors.mailbox import Mailbox
+from actors.messages import Act, ActorInfo, ActResult, Inspect, Join, Leave, Message, Passivate, Stop
+from actors.replay import ConnectionSet, ready_status
+from actors.stores.base import SessionRecord, Store
+
+log = structlog.get_logger(__name__)
+
+STOPPED = "STATUS$STOPPED"
+ERROR = "STATUS$ERROR"
+TURN_TIMEOUT = "AGENT_ERROR$TURN_TIMEOUT"
+SNAPSHOT_VERSION = 1
+
+
+class ActorHost(Protocol):
+    """What an actor may ask of its supervisor."""
+
+    store: Store
+    config: SupervisorConfig
+    hooks: Callable[[str, str], Awaitable[None]] | None
+
+    def count(self, kind: str, n: int = 1, **labels: str) -> None: ...
+
+    def observe(self, kind: str, seconds: float, **labels: str) -> None: ...
+
+    def state_changed(self, actor: SessionActor, old: ActorState, new: ActorState) -> None: ...
+
+    def finalize(self, actor: SessionActor, leftovers: list[Message], *, normal_exit: bool) -> None: ...
+
+
+class SessionActor:
+    __slots__ = (
+        "_append_lock",
+        "_backlog",
+        "_changed",
+        "_nursery",
+        "_seqs",
+        "_turn_done",
+        "agent",
+        "conns",
+        "create",
+        "dirty",
+        "evicting",
+        "head",
+        "host",
+        "idle_deadline",
+        "idle_token",
+        "killed",
+        "last_activity",
+        "loaded_once",
+        "mailbox",
+        "not_found",
+        "owner",
+        "restarts",
+        "running",
+        "session_id",
+        "snapshot_event_id",
+        "state",
+    )
+
+    def __init__(self, host: ActorHost, session_id: str, *, owner: str | None, create: bool) -> None:
+        self.host = host
+        self.session_id = session_id
+        self.owner = owner
+        self.create = create
+        self.state = ActorState.LOADING
+        self.mailbox: Mailbox[Message] = Mailbox(host.config.mailbox_size)
+        self.conns = ConnectionSet()
+        self.agent: Agent | None = None
+        self.head = -1
+        self.snapshot_event_id = -1
+        self.dirty = False
+        self.running = False  # a trio task exists for this actor (loading, working, or in restart backoff)
+        self.loaded_once = False
+        self.not_found = False
+        self.killed = False
+        self.evicting: str | None = None  # 'capacity' or 'user_cap' once chosen for eviction
+        self.restarts = 0
+        self.last_activity = 0.0
+        self.idle_deadline: float | None = None
+        self.idle_token = 0
+        self._nursery: trio.Nursery | None = None
+        self._append_lock: trio.StrictFIFOLock | None = None
+        self._backlog: deque[StoredEvent] | None = None
+        self._turn_done: trio.Event | None = None
+        self._seqs: dict[int | str, int] | None = None
+        self._changed: trio.Event | None = None
+
+    # ---- state -------------------------------------------------------------------------------------
+
+    def fire(self, trigger: Trigger) -> ActorState:
+        old = self.state
+        new = self.state = next_state(old, trigger)
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
+        self.host.state_changed(self, old, new)
+        return new
+
+    async def wait_changed(self) -> None:
+        if self._changed is None:
+            self._changed = trio.Event()
+        await self._changed.wait()
+
+    @property
+    def turn_running(self) -> bool:
+        return self._turn_done is not None
+
+    def quiescent(self) -> bool:
+        return not self.conns and not self.mailbox and self._turn_done is None
+
+    def info(self) -> ActorInfo:
+        return ActorInfo(
+            session_id=self.session_id,
+            state=self.state.value,
+            connections=self.conns.ids(),
+            replaying=self.conns.replaying(),
+            mailbox_depth=len(self.mailbox),
+            last_event_id=self.head,
+            turn_running=self.turn_running,
+            agent_backlog=len(self._backlog or ()),
+            restarts=self.restarts,
+        )
+
+    # ---- loading -----------------------------------------------------------------------------------
+
+    async def restore(self, record: SessionRecord, agent: Agent | None) -> None:
+        """Adopt the store's record (LOADING -> ACTIVE or IDLE). Raises if the agent fails to start."""
+        snap = record.snapshot or {}
+        if agent is not None:
+            await agent.start(snap.get("agent"))
+        self.agent = agent
+        if record.owner is not None or self.owner is None:
+            self.owner = record.owner
+        self.head = record.last_event_id
+        self.snapshot_event_id = record.snapshot_event_id
+        self.dirty = False
+        seqs = snap.get("client_seqs")
+        if seqs and self._seqs is None:
+            self._seqs = {seq: eid for seq, eid in seqs}
+        self.loaded_once = True
+        self.last_activity = trio.current_time()
+        self.fire(Trigger.LOADED_BUSY if (self.conns or self.mailbox) else Trigger.LOADED_IDLE)
+
+    def crashed(self) -> None:
+        """The incarnation raised: drop in-flight work, keep connections (demoted) and mailbox."""
+        self._nursery = None
+        self._append_lock = None
+        self._backlog = None
+        self._turn_done = None
+        self.agent = None
+        self.conns.demote_all()
+        self.fire(Trigger.CRASH)
+
+    # ---- the loop ----------------------------------------------------------------------------------
+
+    async def run(self) -> bool:
+        """Work until the actor parks IDLE (True) or the incarnation ends (False)."""
+        self._append_lock = trio.StrictFIFOLock()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for entry in self.conns:
+                if not entry.live and entry.scope is None:
+                    self._start_pump(entry)
+            parked = await self._loop()
+            if not parked:
+                nursery.cancel_scope.cancel()
+        self._nursery = None
+        self._append_lock = None
+        return parked
+
+    async def _loop(self) -> bool:
+        mailbox = self.mailbox
+        batch_limit = self.host.config.drain_batch
+        while True:
+            batch = mailbox.drain(batch_limit)
+            if batch:
+                if await self._handle_batch(batch):
+                    return False
+                continue
+            if self.quiescent() and self.state in (ActorState.ACTIVE, ActorState.IDLE):
+                if self.state is ActorState.ACTIVE:
+                    self.fire(Trigger.QUIESCED)
+                return True
+            await mailbox.wait()
+
+    def _wake(self) -> None:
+        self.last_activity = trio.current_time()
+        if self.state is ActorState.IDLE:
+            self.fire(Trigger.WOKEN)
+
+    async def _handle_batch(self, batch: list[Message]) -> bool:
+        """Handle messages in order; True when the incarnation has ended."""
+        i, n = 0, len(batch)
+        while i < n:
+            msg = batch[i]
+            i += 1
+            if isinstance(msg, Act):
+                acts = [msg]
+                while i < n and isinstance(nxt := batch[i], Act):  # consecutive Acts: one store append
+                    acts.append(nxt)
+                    i += 1
+                await self._act(acts)
+            elif isinstance(msg, Join):
+                self._join(msg)
+            elif isinstance(msg, Leave):
+                self._leave(msg)
+            elif isinstance(msg, Inspect):
+                msg.reply.set(self.info())
+            elif isinstance(msg, Passivate):
+                if msg.hard:
+                    await self._passivate_hard(msg, batch[i:])
+                    return True
+                if await self._passivate_soft(msg, batch[i:]):
+                    return True
+            elif isinstance(msg, Stop):
+                self._stop(msg, batch[i:])
+                return True
+            else:
+                log.error("actor.unknown_message", message_type=type(msg).__name__)
+        return False
+
+    # ---- connections -------------------------------------------------------------------------------
+
+    def _join(self, msg: Join) -> None:
+        self._wake()
+        entry = self.conns.add(msg.conn, msg.latest_event_id, self.head)
+        if entry.live:
+            if not msg.conn.send(ready_status()):
+                self.conns.drop(entry, "slow consumer")
+        else:
+            self._start_pump(entry)
+
+    def _start_pump(self, entry: Any) -> None:
+        assert self._nursery is not None
+        cfg = self.host.config
+        self._nursery.start_soon(
+            lambda: self.conns.pump(
+                entry,
+                store=self.host.store,
+                session_id=self.session_id,
+                head=lambda: self.head,
+                page_size=cfg.replay_page_size,
+                lag_limit=cfg.connection_lag_limit,
+                done=self.mailbox_poke,
+            )
+        )
+
+    def mailbox_poke(self) -> None:
+        """Wake the loop so it re-checks quiescence (a pump or a turn ended)."""
+        waiter = self.mailbox._waiter
+        if waiter is not None:
+            self.mailbox._waiter = None
+            waiter.set()
+
+    def _leave(self, msg: Leave) -> None:
+        if self.conns.remove(msg.conn_id) is not None:
+            self.last_activity = trio.current_time()
+
+    # ---- actions -----------------------------------------------------------------------------------
+
+    async def _act(self, acts: list[Act]) -> None:
+        self._wake()
+        cfg = self.host.config
+        seqs = self._seqs
+        first_of_seq: dict[int | str, int] = {}  # client_seq -> index in ``accepted`` (same batch)
+        duplicates: list[tuple[Act, int]] = []
+        accepted: list[tuple[Act, dict[str, Any]]] = []
+        room = cfg.agent_queue_size - len(self._backlog or ()) if self.agent is not None else len(acts)
+        timestamp = utc_timestamp()
+        for act in acts:
+            action = act.action
+            if not isinstance(action, dict) or not isinstance(action.get("action"), str):
+                _fail(act, InvalidAction("an action must be an object with a string 'action' field"))
+                continue
+            seq = act.client_seq
+            if seq is not None:
+                if seqs is not None and seq in seqs:
+                    if act.reply is not None:
+                        act.reply.set(ActResult(seqs[seq], duplicate=True))
+                    continue
+                if seq in first_of_seq:
+                    duplicates.append((act, first_of_seq[seq]))
+                    continue
+            if room <= 0:
+                _fail(act, AgentBusy("the agent has too many actions waiting"))
+                continue
+            room -= 1
+            payload = dict(action)
+            payload["source"] = "user"
+            payload["timestamp"] = timestamp
+            if "message" not in payload:
+                payload["message"] = _message_of(payload)
+            if seq is not None:
+                first_of_seq[seq] = len(accepted)
+            accepted.append((act, payload))
+        if not accepted:
+            return
+        try:
+            events = await self._append([payload for _, payload in accepted])
+        except BaseException as exc:
+            error = ActorError(f"could not persist the action: {type(exc).__name__}")
+            for act, _ in accepted:
+                _fail(act, error)
+            for act, _ in duplicates:
+                _fail(act, error)
+            raise
+        for (act, _), event in zip(accepted, events, strict=True):
+            if act.client_seq is not None:
+                self._remember_seq(act.client_seq, event.id)
+            if act.reply is not None:
+                act.reply.set(ActResult(event.id))
+        for act, index in duplicates:
+            if act.reply is not None:
+                act.reply.set(ActResult(events[index].id, duplicate=True))
+        if self.agent is not None:
+            backlog = self._backlog
+            if backlog is None:
+                backlog = self._backlog = deque()
+            backlog.extend(events)
+            if self._turn_done is None:
+                self._turn_done = trio.Event()
+                assert self._nursery is not None
+                self._nursery.start_soon(self._turns)
+
+    def _remember_seq(self, seq: int | str, event_id: int) -> None:
+        seqs = self._seqs
+        if seqs is None:
+            seqs = self._seqs = {}
+        seqs[seq] = event_id
+        if len(seqs) > self.host.config.idempotency_window:
+            del seqs[next(iter(seqs))]
+
+    async def _append(self, payloads: list[dict[str, Any]]) -> list[StoredEvent]:
+        """Append (durable), then fan out. Serialised so ids are allocated and committed in order."""
+        lock = self._append_lock
+        assert lock is not None
+        try:
+            lock.acquire_nowait()  # uncontended (the usual case): no extra scheduling round
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
+            first = self.head + 1
+            events = [StoredEvent.create(first + k, p) for k, p in enumerate(payloads)]
+            await self.host.store.append(self.session_id, events)
+            self.head = events[-1].id
+            self.dirty = True
+            self.last_activity = trio.current_time()
+            self.host.count("events", len(events))
+            self.conns.fan_out(events)
+        finally:
+            lock.release()
+        return events
+
+    async def _emit(self, payload: dict[str, Any]) -> StoredEvent:
+        body = dict(payload)
+        body.setdefault("source", "agent")
+        body["timestamp"] = utc_timestamp()
+        if "message" not in body:
+            body["message"] = _message_of(body)
+        (event,) = await self._append([body])
+        return event
+
+    async def _turns(self) -> None:
+        """The agent's child task: one turn per queued user event, each bounded by the watchdog."""
+        agent, backlog, done = self.agent, self._backlog, self._turn_done
+        assert agent is not None and backlog is not None and done is not None
+        watchdog = self.host.config.turn_watchdog
+        try:
+            while backlog:
+                event = backlog.popleft()
+                started = time.perf_counter()
+                with trio.move_on_after(watchdog if watchdog is not None else float("inf")) as scope:
+                    await agent.handle(event, self._emit)
+                self.host.observe("turn_seconds", time.perf_counter() - started)
+                self.dirty = True
+                if scope.cancelled_caught:
+                    log.warning("turn.watchdog", event_id=event.id, seconds=watchdog)
+                    self.host.count("turns_timed_out")
+                    self.conns.broadcast(
+                        OutboundEvent.status(TURN_TIMEOUT, "the agent took too long and was stopped",
+                                             type_="error")
+                    )
+        finally:
+            if self._turn_done is done:
+                self._turn_done = None
+                if not backlog:
+                    self._backlog = None
+            done.set()
+            self.mailbox_poke()
+
+    # ---- ending ------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        agent_snap = self.agent.snapshot() if self.agent is not None else None
+        seqs = [[seq, eid] for seq, eid in (self._seqs or {}).items()]
+        return {"v": SNAPSHOT_VERSION, "agent": agent_snap, "client_seqs": seqs}
+
+    async def _save_snapshot(self) -> None:
+        head = self.head
+        await self.host.store.save_snapshot(self.session_id, self.snapshot(), head)
+        self.snapshot_event_id = head
+        self.dirty = False
+
+    async def _checkpoint(self, name: str) -> None:
+        hooks = self.host.hooks
+        if hooks is not None:
+            await hooks(name, self.session_id)
+
+    async def _passivate_soft(self, msg: Passivate, rest: list[Message]) -> bool:
+        """Idle deadline or eviction: only an IDLE actor with nothing pending; aborted by any arrival."""
+        if self.state is not ActorState.IDLE or rest or not self.quiescent():
+            return False
+        self.fire(Trigger.PASSIVATE)
+        await self._checkpoint("passivate:begin")
+        await self._save_snapshot()
+        await self._checkpoint("passivate:saved")
+        if self.mailbox:
+            self.host.count("passivations_aborted")
+            self.fire(Trigger.ABORT)
+            return False
+        # No await from the emptiness check to the registry removal: nothing can slip in between.
+        self.mailbox.close()
+        self.fire(Trigger.PERSISTED)
+        self.host.count("passivations", reason=msg.reason)
+        self.host.finalize(self, [], normal_exit=False)
+        return True
+
+    async def _passivate_hard(self, msg: Passivate, rest: list[Message]) -> None:
+        """Operator, shutdown or per-user cap: close connections, finish turns, persist, end."""
+        self.fire(Trigger.PASSIVATE)
+        status = msg.status or STOPPED
+        self.conns.close_all(
+            OutboundEvent.status(status, f"session closed: {msg.reason}",
+                                 type_="info" if status == STOPPED else "error"),
+            msg.reason,
+        )
+        await self._checkpoint("passivate:begin")
+        while self._turn_done is not None:
+            await self._turn_done.wait()
+        await self._save_snapshot()
+        await self._checkpoint("passivate:saved")
+        leftovers = rest + self.mailbox.close()
+        self.fire(Trigger.PERSISTED)
+        self.host.count("passivations", reason=msg.reason)
+        self.host.finalize(self, leftovers, normal_exit=False)
+
+    def _stop(self, msg: Stop, rest: list[Message]) -> None:
+        self.conns.close_all(OutboundEvent.status(STOPPED, f"session stopped: {msg.reason}"), msg.reason)
+        leftovers = rest + self.mailbox.close()
+        self.fire(Trigger.STOPPED)
+        self.host.count("stops", reason=msg.reason)
+        self.host.finalize(self, leftovers, normal_exit=not self.killed)
+
+
+
+def _fail(act: Act, error: BaseException) -> None:
+    if act.reply is not None:
+        act.reply.fail(error)
+
+
+def _message_of(payload: dict[str, Any]) -> str:
+    args = payload.get("args")
+    if isinstance(args, dict):
+        content = args.get("content")
+        if isinstance(content, str):
+            return content
+    action = payload.get("action")
+    return action if isinstance(action, str) else ""

@@ -1,0 +1,473 @@
+"""The machinery under ``Server``: the Engine.IO application and the per-sid lifecycle (private).
+
+Owns: ``ServerRuntime``, the base of ``server.socketio.Server`` -- the ``EngineApp`` callbacks
+(``engine_connect`` / ``engine_message`` / ``engine_disconnect``) driving one ``SocketIOProtocol`` per
+Engine.IO connection, the namespace connect flow (connect handler, refusal, the connect backlog that keeps
+emits behind the CONNECT reply), ending sids (disconnect handlers), event and ack dispatch, non-blocking
+delivery to a sid, and the server-owned tasks (timer queue, handler tasks). The public API is in
+``server.py``. Knows nothing of HTTP or of Engine.IO's transports: it sees ``EngineSocket``s.
+
+Handler execution (the ``async_handlers`` choice):
+
+- ``async_handlers=False`` (default): event handlers and ack callbacks run inline, in the task that read
+  the packet (the websocket reader, or the polling POST). Events of one connection are handled in order,
+  a slow handler slows down only its own connection (natural backpressure: the engine stops reading it),
+  and no task is spawned per event. A handler must then not wait for its own connection: ``call()`` to
+  the connection whose handler is running raises ``RuntimeError`` at once instead of deadlocking; and a
+  handler that runs longer than the ping timeout delays the engine's reading of pongs.
+- ``async_handlers=True`` (python-socketio's default): each event runs in a task of the server's nursery,
+  at most ``max_handlers_per_connection`` at a time per connection (beyond that the reader waits for a
+  slot: still backpressure); order between events is not preserved, and a handler may ``await
+  sio.call(...)`` on its own connection.
+
+``connect`` and ``disconnect`` handlers always run inline. A handler exception is logged (with the sid) and
+never reaches the reader or the server; an event whose handler raised gets no ack.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextvars
+import functools
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+import structlog
+import trio
+from socketio import exceptions as sio_exceptions
+
+from server.engineio import OutgoingMessage
+from server.socketio import codec
+from server.socketio._sockets import (
+    AckCallback,
+    AckWaiter,
+    Connection,
+    EngineSocketLike,
+    NamespaceSocket,
+    Outgoing,
+)
+from server.socketio.codec import Serializer
+from server.socketio.environ import build_environ
+from server.socketio.errors import DisconnectReason
+from server.socketio.handlers import NOT_HANDLED, HandlerRegistry
+from server.socketio.protocol import (
+    AckReceived,
+    ConnectRequested,
+    EventReceived,
+    NamespaceLeft,
+    ProtocolViolation,
+    SocketIOProtocol,
+)
+from server.socketio.rooms import RoomIndex
+from server.socketio.timers import TimerQueue
+
+log = structlog.get_logger("server.socketio.server")
+
+# The connection whose handler is running inline in this task (to refuse a self-deadlocking call()).
+inline_connection: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+    "socketioinline_connection", default=None
+)
+
+# Engine.IO close reasons -> the reason strings python-socketio gives disconnect handlers.
+_ENGINE_REASONS = {
+    "ping timeout": DisconnectReason.PING_TIMEOUT,
+    "transport close": DisconnectReason.TRANSPORT_CLOSE,
+    "transport error": DisconnectReason.TRANSPORT_ERROR,
+    "client disconnect": DisconnectReason.CLIENT_DISCONNECT,
+    "server disconnect": DisconnectReason.SERVER_DISCONNECT,
+    "parse error": DisconnectReason.PROTOCOL_ERROR,
+}
+
+
+def _args_from_result(result: Any) -> list[Any]:
+    # A handler's return value -> ACK arguments: None -> none, a tuple -> several.
+    if result is None:
+        return []
+    if isinstance(result, tuple):
+        return list(result)
+    return [result]
+
+
+class ServerRuntime:
+    """State and lifecycle of the Socket.IO server; ``Server`` adds the public API on top."""
+
+    def __init__(
+        self,
+        *,
+        namespaces: str | Iterable[str] | None = None,
+        connect_timeout: float = 45.0,
+        serializer: Serializer = "default",
+        always_connect: bool = False,
+        async_handlers: bool = False,
+        max_handlers_per_connection: int = 16,
+        max_pending_acks: int = 256,
+        max_ack_wait: float | None = 300.0,
+        max_attachments: int = 10,
+        max_binary_size: int = 16 * 1024 * 1024,
+        max_connect_backlog: int = 4096,
+        **engine_options: Any,
+    ) -> None:
+        """
+        :param namespaces: ``"*"`` accepts any namespace; a list accepts those; None (python-socketio's
+            default) accepts ``"/"``. Namespaces with a registered handler are always accepted.
+        :param connect_timeout: seconds after the Engine.IO handshake at which a connection that has no
+            namespace connected (or connecting) is closed.
+        :param serializer: ``"default"`` (JSON text with binary attachments) or ``"msgpack"``.
+        :param always_connect: send the CONNECT reply before running the connect handler (a refusal then
+            arrives as a DISCONNECT), as python-socketio's option.
+        :param async_handlers: run event handlers in tasks (True) or inline (False); see the module doc.
+        :param max_handlers_per_connection: handler tasks in flight per connection (async_handlers=True).
+        :param max_pending_acks: server-initiated acks outstanding per connection; one more raises
+            ``AckLimitError``.
+        :param max_ack_wait: an ``emit(callback=...)`` callback not acknowledged within this many seconds is
+            dropped (None: kept until the socket disconnects). ``call`` has its own ``timeout``.
+        :param max_attachments: binary attachments per packet accepted from a client.
+        :param max_binary_size: total bytes of one packet's attachments accepted from a client.
+        :param max_connect_backlog: Engine.IO messages queued for a sid while its connect handler runs;
+            one more closes the connection.
+        :param engine_options: ``EngineConfig`` fields for ``engine_server()`` / ``serve()``
+            (``ping_interval``, ``ping_timeout``, ``max_payload``, ``cors_allowed_origins``, ...).
+        """
+        if namespaces is None:
+            self.namespaces: str | frozenset[str] = frozenset({"/"})
+        elif namespaces == "*":
+            self.namespaces = "*"
+        elif isinstance(namespaces, str):
+            self.namespaces = frozenset({namespaces})
+        else:
+            self.namespaces = frozenset(namespaces)
+        self.connect_timeout = connect_timeout
+        self.packet_class = codec.packet_class_for(serializer)
+        self.always_connect = always_connect
+        self.async_handlers = async_handlers
+        self.max_handlers_per_connection = max_handlers_per_connection
+        self.max_pending_acks = max_pending_acks
+        self.max_ack_wait = max_ack_wait
+        self.max_attachments = max_attachments
+        self.max_binary_size = max_binary_size
+        self.max_connect_backlog = max_connect_backlog
+        self.engine_options = engine_options
+        self.handlers = HandlerRegistry()
+        self._rooms = RoomIndex()
+        self._timers = TimerQueue()
+        self._conns: dict[str, Connection] = {}  # Engine.IO sid -> connection
+        self._sockets: dict[str, NamespaceSocket] = {}  # Socket.IO sid -> namespace socket
+        self._nursery: trio.Nursery | None = None
+
+    def _require_nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError("the Socket.IO server is not running: start it with nursery.start(sio.run)")
+        return self._nursery
+
+    # -- EngineApp ---------------------------------------------------------------------------------------
+
+    async def engine_connect(self, sock: EngineSocketLike) -> None:
+        self._require_nursery()
+        deadline = trio.current_time() + self.connect_timeout
+        proto = SocketIOProtocol(
+            self.packet_class,
+            connect_deadline=deadline,
+            max_attachments=self.max_attachments,
+            max_binary_size=self.max_binary_size,
+            max_pending_acks=self.max_pending_acks,
+        )
+        conn = Connection(sock, proto, build_environ(sock.request))
+        self._conns[sock.sid] = conn
+        conn.timer = self._timers.call_at(deadline, functools.partial(self._connect_timeout, conn))
+
+    async def engine_message(self, sock: EngineSocketLike, data: str | bytes) -> None:
+        conn = self._conns.get(sock.sid)
+        if conn is None or conn.sock is not sock:
+            return
+        event = conn.proto.receive(data)
+        if event is None:
+            return
+        if isinstance(event, EventReceived):
+            await self._on_event(conn, event)
+        elif isinstance(event, AckReceived):
+            await self._on_ack(conn, event)
+        elif isinstance(event, ConnectRequested):
+            await self._on_connect(conn, event)
+        elif isinstance(event, NamespaceLeft):
+            nss = conn.sockets.get(event.namespace)
+            if nss is not None:
+                await self._end(nss, DisconnectReason.CLIENT_DISCONNECT)
+        elif isinstance(event, ProtocolViolation):
+            log.info("socketio protocol violation, closing", eio_sid=sock.sid, reason=event.reason)
+            sock.close(DisconnectReason.PROTOCOL_ERROR)
+
+    async def engine_disconnect(self, sock: EngineSocketLike, reason: str) -> None:
+        conn = self._conns.get(sock.sid)
+        if conn is None or conn.sock is not sock:
+            return
+        del self._conns[sock.sid]
+        if conn.timer is not None:
+            self._timers.cancel(conn.timer)
+            conn.timer = None
+        conn.proto.close()
+        sio_reason = _ENGINE_REASONS.get(reason, reason)
+        for nss in list(conn.sockets.values()):
+            await self._end(nss, sio_reason)
+        self._fail_acks(conn.proto.drain_acks())
+
+    def _connect_timeout(self, conn: Connection) -> None:
+        conn.timer = None
+        if conn.proto.connect_timed_out() and not conn.sock.closed:
+            log.info("socketio connect timeout, closing", eio_sid=conn.sock.sid)
+            conn.sock.close("connect timeout")
+
+    # -- namespace connect / disconnect ------------------------------------------------------------------
+
+    def _namespace_allowed(self, namespace: str) -> bool:
+        if self.namespaces == "*" or namespace in self.namespaces:
+            return True
+        return namespace in self.handlers.namespaces()
+
+    async def _on_connect(self, conn: Connection, request: ConnectRequested) -> None:
+        namespace = request.namespace
+        if not self._namespace_allowed(namespace):
+            self._send_direct(conn, conn.proto.refuse(namespace, "Invalid namespace"))
+            return
+        sid = secrets.token_urlsafe(15)
+        nss = NamespaceSocket(sid, namespace, conn)
+        conn.sockets[namespace] = nss
+        self._sockets[sid] = nss
+        self._rooms.add_socket(namespace, sid)
+        if self.always_connect:
+            self._complete_connect(nss)
+        refusal: dict[str, Any] | None = None
+        token = inline_connection.set(conn)
+        try:
+            result = await self.handlers.trigger_trimmed(
+                "connect", namespace, sid, conn.environ, request.auth
+            )
+            if result is False:
+                refusal = {"message": "Connection rejected by server"}
+        except sio_exceptions.ConnectionRefusedError as exc:
+            refusal = dict(exc.error_args)
+        except builtins.ConnectionRefusedError:
+            refusal = {"message": "Connection refused by server"}
+        except Exception:
+            log.exception("socketio connect handler failed", sid=sid, namespace=namespace)
+            refusal = {"message": "Connection refused by server"}
+        finally:
+            inline_connection.reset(token)
+        if nss.ended:
+            # The connection closed (or the server disconnected the sid) while the handler ran. The
+            # application believes it accepted the sid, so it gets the matching disconnect.
+            if refusal is None:
+                await self._disconnect_handler(nss, nss.end_reason or DisconnectReason.TRANSPORT_CLOSE)
+            return
+        if refusal is None:
+            if not nss.connected:
+                self._complete_connect(nss)
+            return
+        log.info("socketio connect refused", sid=sid, namespace=namespace, message=refusal.get("message"))
+        message = str(refusal.get("message", "Connection refused by server"))
+        if nss.connected:  # always_connect: the CONNECT already went out
+            self._send_direct(conn, conn.proto.leave(namespace, refusal))
+        else:
+            self._send_direct(conn, conn.proto.refuse(namespace, message, refusal.get("data")))
+        self._begin_end(nss, DisconnectReason.SERVER_DISCONNECT)
+        self._remove(nss)
+
+    def _complete_connect(self, nss: NamespaceSocket) -> None:
+        """Send the CONNECT reply, then what was emitted to the sid meanwhile, in that order."""
+        conn = nss.conn
+        # Connection state recovery would go here: a private id (``pid``) in the reply, and the packets a
+        # reconnecting client missed (kept with their offsets by an offset store) before the backlog.
+        self._send_direct(conn, conn.proto.accept(nss.namespace, nss.sid))
+        backlog, nss.backlog = nss.backlog, None
+        nss.connected = True
+        if backlog:
+            self._send_direct(conn, backlog)
+
+    def _begin_end(self, nss: NamespaceSocket, reason: str) -> bool:
+        """The synchronous half of ending a sid: no more output to it, its pending acks fail.
+        False if it had ended already."""
+        if nss.ended:
+            return False
+        nss.ended = True
+        nss.end_reason = reason
+        nss.backlog = None
+        self._fail_acks(nss.conn.proto.drain_acks(nss.namespace))
+        return True
+
+    def _remove(self, nss: NamespaceSocket) -> None:
+        conn = nss.conn
+        if conn.sockets.get(nss.namespace) is nss:
+            del conn.sockets[nss.namespace]
+        if self._sockets.get(nss.sid) is nss:
+            del self._sockets[nss.sid]
+        self._rooms.remove_socket(nss.namespace, nss.sid)
+
+    async def _end(self, nss: NamespaceSocket, reason: str) -> None:
+        """End a sid: its disconnect handler runs (if it was connected) while its rooms, session and
+        environ are still readable, then it is forgotten."""
+        if not self._begin_end(nss, reason):
+            return
+        try:
+            if nss.connected:
+                await self._disconnect_handler(nss, reason)
+        finally:
+            self._remove(nss)
+
+    async def _disconnect_handler(self, nss: NamespaceSocket, reason: str) -> None:
+        try:
+            await self.handlers.trigger_trimmed("disconnect", nss.namespace, nss.sid, reason)
+        except Exception:
+            log.exception("socketio disconnect handler failed", sid=nss.sid, namespace=nss.namespace)
+
+    # -- incoming events and acks ------------------------------------------------------------------------
+
+    async def _on_event(self, conn: Connection, event: EventReceived) -> None:
+        nss = conn.sockets.get(event.namespace)
+        if nss is None or nss.ended:
+            return
+        if not self.async_handlers:
+            token = inline_connection.set(conn)
+            try:
+                await self._run_event(nss, event)
+            finally:
+                inline_connection.reset(token)
+            return
+        nursery = self._require_nursery()
+        while conn.inflight >= self.max_handlers_per_connection:
+            if conn.slot_free is None:
+                conn.slot_free = trio.Event()
+            await conn.slot_free.wait()
+        conn.inflight += 1
+        nursery.start_soon(self._event_task, nss, event)
+
+    async def _event_task(self, nss: NamespaceSocket, event: EventReceived) -> None:
+        conn = nss.conn
+        try:
+            await self._run_event(nss, event)
+        finally:
+            conn.inflight -= 1
+            if conn.slot_free is not None:
+                conn.slot_free.set()
+                conn.slot_free = None
+
+    async def _run_event(self, nss: NamespaceSocket, event: EventReceived) -> None:
+        try:
+            result = await self.handlers.trigger(event.event, nss.namespace, nss.sid, *event.args)
+        except Exception:
+            log.exception("socketio event handler failed", sid=nss.sid, namespace=nss.namespace,
+                          event_name=str(event.event))
+            return
+        if event.ack_id is None or result is NOT_HANDLED:
+            return
+        try:
+            messages = nss.conn.proto.ack(nss.namespace, event.ack_id, _args_from_result(result))
+        except (TypeError, ValueError):
+            log.exception("socketio ack not serializable", sid=nss.sid, event_name=str(event.event))
+            return
+        self._deliver(nss, messages)
+
+    async def _on_ack(self, conn: Connection, ack: AckReceived) -> None:
+        token = ack.token
+        if isinstance(token, AckWaiter):
+            token.resolve(ack.args)
+            return
+        if not isinstance(token, AckCallback):
+            return
+        if token.timer is not None:
+            self._timers.cancel(token.timer)
+        nss = conn.sockets.get(ack.namespace)
+        sid = nss.sid if nss is not None else None
+        if self.async_handlers:
+            self._require_nursery().start_soon(self._run_callback, token.callback, ack.args, sid)
+        else:
+            context = inline_connection.set(conn)
+            try:
+                await self._run_callback(token.callback, ack.args, sid)
+            finally:
+                inline_connection.reset(context)
+
+    async def _run_callback(self, callback: Callable[..., Any], args: list[Any], sid: str | None) -> None:
+        try:
+            result = callback(*args)
+            if isinstance(result, Awaitable):
+                await result
+        except Exception:
+            log.exception("socketio ack callback failed", sid=sid)
+
+    def _fail_acks(self, tokens: list[object]) -> None:
+        for token in tokens:
+            if isinstance(token, AckWaiter):
+                token.fail()
+            elif isinstance(token, AckCallback) and token.timer is not None:
+                self._timers.cancel(token.timer)
+
+    # -- output ------------------------------------------------------------------------------------------
+
+    def _send_direct(self, conn: Connection, messages: Sequence[Outgoing]) -> None:
+        sock = conn.sock
+        if sock.closed:
+            return
+        for message in messages:
+            sock.send(message)
+
+    def _deliver(self, nss: NamespaceSocket, messages: Sequence[Outgoing]) -> bool:
+        """Send to one sid without blocking (queued behind the CONNECT reply while connecting).
+        False when the sid is gone or its connection is (now) closed because it was overfull."""
+        if nss.ended:
+            return False
+        sock = nss.conn.sock
+        if sock.closed:
+            return False
+        backlog = nss.backlog
+        if backlog is not None:
+            if len(backlog) + len(messages) > self.max_connect_backlog:
+                log.warning("socketio connect backlog overflow, closing", sid=nss.sid)
+                sock.close("transport error")
+                return False
+            backlog.extend(messages)
+            return True
+        for message in messages:
+            sock.send(message)
+        return not sock.closed
+
+    def _lookup(self, sid: str, namespace: str | None) -> NamespaceSocket | None:
+        nss = self._sockets.get(sid)
+        if nss is None or nss.ended or (namespace is not None and nss.namespace != namespace):
+            return None
+        return nss
+
+    def _encode_shared(self, namespace: str, event: Any, data: Any, json_text: str | None) -> list[Outgoing]:
+        if json_text is not None and codec.is_text_packet_class(self.packet_class):
+            encoded = codec.encode_event_json(namespace, event, json_text)
+        else:
+            encoded = codec.encode_event(self.packet_class, namespace, event, codec.args_from_data(data))
+        return [OutgoingMessage(message) for message in encoded]
+
+    def _emit_with_callback(
+        self, nss: NamespaceSocket, event: str, args: list[Any], callback: Callable[..., Any]
+    ) -> None:
+        proto = nss.conn.proto
+        token = AckCallback(callback)
+        ack_id = proto.register_ack(nss.namespace, token)
+        if self.max_ack_wait is not None:
+            token.timer = self._timers.call_at(
+                trio.current_time() + self.max_ack_wait,
+                functools.partial(proto.forget_ack, nss.namespace, ack_id),
+            )
+        messages = codec.encode_event(self.packet_class, nss.namespace, event, args, ack_id)
+        if not self._deliver(nss, messages):
+            proto.forget_ack(nss.namespace, ack_id)
+            self._fail_acks([token])
+
+    async def _finish_end(self, nss: NamespaceSocket) -> None:
+        try:
+            await self._disconnect_handler(nss, nss.end_reason or DisconnectReason.SERVER_DISCONNECT)
+        finally:
+            self._remove(nss)
+
+    def _send_leave(self, nss: NamespaceSocket) -> None:
+        proto = nss.conn.proto
+        if nss.connected:
+            self._send_direct(nss.conn, proto.leave(nss.namespace))
+        else:
+            self._send_direct(nss.conn, proto.refuse(nss.namespace, "Connection rejected by server"))

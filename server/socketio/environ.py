@@ -1,0 +1,43 @@
+"""The ``environ`` dict a ``connect`` handler receives.
+
+Owns: turning the Engine.IO handshake ``Request`` into a dict shaped like python-socketio's ASGI environ
+(``REQUEST_METHOD``, ``PATH_INFO``, ``QUERY_STRING``, ``REMOTE_ADDR``, ``HTTP_*`` headers, ...), plus
+``"supervisor.request"`` holding the ``Request`` itself. Knows nothing of sockets or Socket.IO packets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.http.types import Request
+
+REQUEST_KEY = "supervisor.request"
+
+
+def build_environ(request: Request) -> dict[str, Any]:
+    _, _, query_string = request.target.partition("?")
+    host, port = request.remote[0], request.remote[1]
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "PATH_INFO": request.path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": query_string,
+        "RAW_URI": request.target,
+        "REMOTE_ADDR": host,
+        "REMOTE_PORT": str(port),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        REQUEST_KEY: request,
+    }
+    for name, value in request.headers.items():
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ[key] = value
+        else:
+            environ["HTTP_" + key] = value
+    host_header = request.headers.get("host")
+    if host_header:
+        server_name, _, server_port = host_header.partition(":")
+        environ["SERVER_NAME"] = server_name
+        environ["SERVER_PORT"] = server_port or "80"
+    return environ
