@@ -66,7 +66,7 @@ class ConnectionSet:
         """Attach ``conn`` (replacing an entry with the same id). Live at once if it has seen the head."""
         self.remove(conn.id)
         if latest_event_id > head:
-            log.warning("join.cursor_ahead", conn_id=conn.id, latest_event_id=latest_event_id, head=head)
+            log.debug("join.cursor_ahead", conn_id=conn.id, latest_event_id=latest_event_id, head=head)
         cursor = min(max(latest_event_id, -1), head)
         entry = ConnEntry(conn, cursor, head)
         entry.live = cursor >= head

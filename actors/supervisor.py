@@ -319,6 +319,7 @@ class Supervisor:
             if self.hooks is not None:
                 await self.hooks("load:begin", sid)
             record = await self.store.load(sid)
+            reason = "restart" if actor.restarts else "store"
             if record is None:
                 if not actor.create:
                     actor.not_found = True
@@ -328,11 +329,12 @@ class Supervisor:
                     self._reject(leftovers, SessionNotFound(f"no session {sid}"))
                     return False
                 record = await self.store.create(sid, actor.owner)
+                reason = "new"
             agent = self.agent_factory() if self.agent_factory is not None else None
             await actor.restore(record, agent)
         finally:
             self._limiter.release_on_behalf_of(actor)
-        self.count("rehydrations")
+        self.count("rehydrations", reason=reason)
         self.observe("rehydrate_seconds", time.perf_counter() - started)
         self._account_user(actor)
         return True

@@ -7,6 +7,7 @@ command-line parsing (``server.cli``) nor of protocol details (the layers below)
 
 from __future__ import annotations
 
+import secrets
 import signal
 import time
 from typing import Any
@@ -19,11 +20,13 @@ from actors.config import SupervisorConfig
 from actors.stores.base import Store
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
+from server.admin.api import AdminApi
 from server.config import ServeConfig
 from server.engineio import EngineConfig
 from server.gateway.auth import Authenticator, build_authenticator
 from server.gateway.gateway import Gateway, GatewayConfig
 from server.http import HttpConfig, HttpServer, Request, Response, Router
+from server.metrics import LiveSource, Metrics
 from server.socketio import Server
 
 log = structlog.get_logger(__name__)
@@ -46,6 +49,7 @@ class SupervisorApp:
         self.config = config
         self.store: Store = store if store is not None else open_store(config.resolved_store_url)
         factory = load_agent_factory(config.agent) if agent_factory is _UNSET else agent_factory
+        self.metrics = Metrics()
         self.supervisor = Supervisor(
             self.store,
             factory,
@@ -55,6 +59,8 @@ class SupervisorApp:
                 max_live_actors=config.max_live_sessions,
                 max_sessions_per_user=config.max_sessions_per_user,
             ),
+            on_event=self.metrics.on_event,
+            on_observe=self.metrics.observe,
         )
         self.sio = Server(async_handlers=False)
         self.authenticator = authenticator or build_authenticator(config.api_keys, config.auth_hook)
@@ -64,6 +70,19 @@ class SupervisorApp:
         self.router.route("/healthz", self._healthz)
         self.http: HttpServer | None = None
         self.started_at = time.time()
+        # No token configured (in-process use): a random one, readable as ``app.admin_token``.
+        self.admin_token: str = config.admin_token or secrets.token_urlsafe(32)
+        self.metrics.watch(LiveSource(
+            sessions=self.supervisor.sessions,
+            state_counts=self.supervisor.state_counts,
+            connections=lambda: self.gateway.connection_count,
+            started_at=self.started_at,
+        ))
+        self.admin = AdminApi(
+            token=self.admin_token, supervisor=self.supervisor, gateway=self.gateway, sio=self.sio,
+            metrics=self.metrics, started_at=self.started_at,
+        )
+        self.admin.mount(self.router)
         self._cancel: trio.CancelScope | None = None
         self._shutting_down = False
 

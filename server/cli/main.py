@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import cyclopts
-import structlog
 
-from server.app import SupervisorApp, run_until_signal
+from server.admin.token import ensure_token_file
+from server.cli.events import events
+from server.cli.send import send
+from server.cli.sessions import sessions
+from server.cli.status import status
 from server.config import DEFAULT_DATA_DIR, DEFAULT_PORT, ServeConfig
-from server.logs import configure_logging
 
 app = cyclopts.App(
     name="supervisor",
@@ -25,6 +27,10 @@ app = cyclopts.App(
     backend="trio",
     version_flags=["--version"],
 )
+app.command(status)
+app.command(sessions)
+app.command(events)
+app.command(send)
 
 
 def parse_close_delay(value: str) -> float | None:
@@ -100,6 +106,12 @@ async def serve(
     log_level
         debug, info, warning or error.
     """
+    # Imported here so that the operator commands (clients of a running server) start fast.
+    import structlog
+
+    from server.app import SupervisorApp, run_until_signal
+    from server.logs import configure_logging
+
     configure_logging(log_format if log_format in {"json", "console"} else "auto", log_level)  # type: ignore[arg-type]
     log = structlog.get_logger("supervisor.serve")
     try:
@@ -136,6 +148,14 @@ async def serve(
         log.warning("serve.no_authentication", hint="pass --api-key to require a key from clients")
     if config.store_url is None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
+    token_source = "--admin-token / SUPERVISOR_ADMIN_TOKEN"
+    if config.admin_token is None:
+        try:
+            config.admin_token, token_file = ensure_token_file(config.data_dir)
+        except OSError as exc:
+            print(f"error: cannot write the admin token file in {config.data_dir}: {exc}", file=sys.stderr)
+            return 2
+        token_source = str(token_file)
     try:
         server = SupervisorApp(config)
     except (ValueError, TypeError, ImportError) as exc:
@@ -145,6 +165,7 @@ async def serve(
     def ready(address: tuple[str, int]) -> None:
         print(f"Session Supervisor listening on http://{address[0]}:{address[1]}", flush=True)
         print(f"Store: {_describe_store(config)}", flush=True)
+        print(f"Admin token: {token_source}", flush=True)
 
     await run_until_signal(server, on_ready=ready)
     return 0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -43,6 +44,17 @@ class _Joined:
     session_id: str
     user_id: str
     conn: SioConnection
+    since: float = field(default_factory=time.time)  # unix time the connect was accepted (admin view)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinedConnection:
+    """Read-only view of one joined connection, for the admin API."""
+
+    sid: str
+    session_id: str
+    user_id: str
+    since: float
 
 
 def _refuse(refusal: errors.Refusal) -> ConnectionRefusedError:
@@ -82,6 +94,14 @@ class Gateway:
     @property
     def connection_count(self) -> int:
         return len(self._joined)
+
+    def connections(self, session_id: str | None = None) -> list[JoinedConnection]:
+        """The joined connections (of one session, or all). O(connections): for the admin API only."""
+        return [
+            JoinedConnection(sid, j.session_id, j.user_id, j.since)
+            for sid, j in self._joined.items()
+            if session_id is None or j.session_id == session_id
+        ]
 
     def session_of(self, sid: str) -> str | None:
         joined = self._joined.get(sid)

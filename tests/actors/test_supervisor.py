@@ -136,7 +136,8 @@ async def test_permanent_policy_restarts_after_a_stop_message(store: MemoryStore
         await sup.ensure("s1")
         await sup.deliver("s1", Stop("normal"))
         await settle()
-        assert sup.info("s1") is not None and sup.counters["rehydrations"] == 2
+        rehydrations = sum(n for k, n in sup.counters.items() if k.startswith("rehydrations"))
+        assert sup.info("s1") is not None and rehydrations == 2
     async with running(store, restart=RestartConfig(policy=RestartPolicy.TRANSIENT)) as sup:
         await sup.ensure("s2")
         await sup.deliver("s2", Stop("normal"))
@@ -352,5 +353,5 @@ async def test_metrics_hook(store: MemoryStore, autojump_clock: Any) -> None:
         await trio.sleep(2)
         nursery.cancel_scope.cancel()
     assert ("events", 1, {}) in seen and ("passivations", 1, {"reason": "idle"}) in seen
-    assert sup.counters["rehydrations"] == 1
+    assert sum(n for k, n in sup.counters.items() if k.startswith("rehydrations")) == 1
     assert durations == ["rehydrate_seconds", "turn_seconds"]
