@@ -373,7 +373,7 @@ class SessionActor:
             self.dirty = True
             self.last_activity = trio.current_time()
             self.host.count("events", len(events))
-            self.conns.fan_out(events)
+            self.conns.fan_out(events, self.host.config.connection_lag_limit)
         finally:
             lock.release()
         return events

@@ -93,14 +93,19 @@ class ConnectionSet:
             entry.live = False
             entry.scope = None
 
-    def fan_out(self, events: list[StoredEvent]) -> None:
+    def fan_out(self, events: list[StoredEvent], lag_limit: int | None = None) -> None:
         """Send new events (ids ascending, contiguous) to every live connection; one OutboundEvent per event,
-        shared by all recipients so the transport encodes it once."""
+        shared by all recipients so the transport encodes it once. A connection still replaying that is now
+        more than ``lag_limit`` events behind the head is dropped here: its pump may be parked in
+        ``wait_writable`` on a client that stopped reading, and would never look again."""
         if not self._entries or not events:
             return
         outs = [OutboundEvent.from_stored(ev) for ev in events]
+        head = events[-1].id
         for entry in list(self._entries.values()):
             if not entry.live:
+                if lag_limit is not None and head - max(entry.cursor, entry.join_head) > lag_limit:
+                    self.drop(entry, "lagging")
                 continue
             send = entry.conn.send
             for ev, out in zip(events, outs, strict=True):

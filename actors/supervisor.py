@@ -40,7 +40,7 @@ from actors.errors import (
 )
 from actors.events import OutboundEvent
 from actors.lifecycle import ActorState, Trigger
-from actors.messages import Act, Inspect, Join, Message, Passivate, Stop
+from actors.messages import Act, Inspect, Join, Leave, Message, Passivate, Stop
 from actors.restart import RestartBudget, RestartPolicy
 from actors.stores.base import Store
 
@@ -386,10 +386,22 @@ class Supervisor:
         if self._closing:
             self._reject(leftovers, SupervisorClosed("the server is shutting down"))
             return
-        if leftovers or restart:
+        # Only work for the session (a Join, an Act) justifies a new incarnation. A Leave of a connection
+        # the ended incarnation held is moot (the handle went with it): rehydrating for it would also count
+        # against the user's cap and could evict the session that caused this passivation.
+        joining = {msg.conn.id for msg in leftovers if isinstance(msg, Join)}
+        work = [
+            msg for msg in leftovers
+            if isinstance(msg, Join | Act) or (isinstance(msg, Leave) and msg.conn_id in joining)
+        ]
+        self._reject(
+            [msg for msg in leftovers if isinstance(msg, Inspect)],
+            SessionNotFound(f"session {actor.session_id} was passivated"),
+        )
+        if work or restart:
             # Stashed for the next incarnation, which rehydrates from what was just persisted.
             successor = SessionActor(self, actor.session_id, owner=actor.owner, create=True)
-            for msg in leftovers:
+            for msg in work:
                 successor.mailbox.put(msg, force=True)
             self._registry[actor.session_id] = successor
             self._state_counts[S.LOADING] += 1

@@ -62,7 +62,7 @@ class SupervisorApp:
             on_event=self.metrics.on_event,
             on_observe=self.metrics.observe,
         )
-        self.sio = Server(async_handlers=False)
+        self.sio = Server(async_handlers=False, close_on_refusal=True)
         self.authenticator = authenticator or build_authenticator(config.api_keys, config.auth_hook)
         gateway_config = GatewayConfig(max_action_bytes=config.max_action_bytes)
         self.gateway = Gateway(self.sio, self.supervisor, self.authenticator, gateway_config)

@@ -106,6 +106,7 @@ class ServerRuntime:
         max_attachments: int = 10,
         max_binary_size: int = 16 * 1024 * 1024,
         max_connect_backlog: int = 4096,
+        close_on_refusal: bool = False,
         **engine_options: Any,
     ) -> None:
         """
@@ -126,6 +127,9 @@ class ServerRuntime:
         :param max_binary_size: total bytes of one packet's attachments accepted from a client.
         :param max_connect_backlog: Engine.IO messages queued for a sid while its connect handler runs;
             one more closes the connection.
+        :param close_on_refusal: when a connect handler refuses a client and no other namespace is
+            connected on its connection, close the connection right after the CONNECT_ERROR (the session
+            gateway's contract). Off by default, as the Node server: the client closes it.
         :param engine_options: ``EngineConfig`` fields for ``engine_server()`` / ``serve()``
             (``ping_interval``, ``ping_timeout``, ``max_payload``, ``cors_allowed_origins``, ...).
         """
@@ -147,6 +151,7 @@ class ServerRuntime:
         self.max_attachments = max_attachments
         self.max_binary_size = max_binary_size
         self.max_connect_backlog = max_connect_backlog
+        self.close_on_refusal = close_on_refusal
         self.engine_options = engine_options
         self.handlers = HandlerRegistry()
         self._rooms = RoomIndex()
@@ -271,6 +276,8 @@ class ServerRuntime:
             self._send_direct(conn, conn.proto.refuse(namespace, message, refusal.get("data")))
         self._begin_end(nss, DisconnectReason.SERVER_DISCONNECT)
         self._remove(nss)
+        if self.close_on_refusal and not conn.sockets:
+            conn.sock.close(DisconnectReason.SERVER_DISCONNECT)  # the CONNECT_ERROR is flushed first
 
     def _complete_connect(self, nss: NamespaceSocket) -> None:
         """Send the CONNECT reply, then what was emitted to the sid meanwhile, in that order."""
