@@ -159,3 +159,26 @@ async def test_client_seq_makes_an_action_idempotent(hook_server: ServerProcess)
         assert await athread(client.act, message("next", client_seq=8)) == {"id": 2}
     finally:
         await athread(client.close)
+
+
+@pytest.mark.parametrize("transports", [("polling",), ("polling", "websocket")], ids=["polling", "upgrade"])
+async def test_polling_and_upgrade_clients_share_a_session_with_a_websocket_client(
+    hook_server: ServerProcess, transports: tuple[str, ...]
+) -> None:
+    cid = conversation()
+    ws_client = await joined(hook_server, cid)
+    other = PySioSession()
+    await athread(other.connect, hook_server.url, cid, None, ALICE, transports=transports)
+    try:
+        assert await athread(other.act, message("over polling")) == {"id": 0}
+        await athread(ws_client.wait_for_id, 1)  # the agent's answer took id 1
+        assert await athread(ws_client.act, message("over websocket")) == {"id": 2}
+        for client in (ws_client, other):
+            events = await athread(client.wait_for_id, 3)
+            assert log_ids(events) == [0, 1, 2, 3]
+            assert [e["message"] for e in events if not e.get("status_update")] == [
+                "over polling", "echo: over polling", "over websocket", "echo: over websocket",
+            ]
+    finally:
+        await athread(other.close)
+        await athread(ws_client.close)
