@@ -146,7 +146,7 @@ class EngineServer:
 
     async def _connect(self, sock: EngineSocket) -> None:
         """``engine_connect``; if it raises, the socket is dropped without ``engine_disconnect``."""
-        log.info("engine.io socket open", sid=sock.sid, transport=sock.transport)
+        log.debug("engine.io socket open", sid=sock.sid, transport=sock.transport)
         try:
             await self.app.engine_connect(sock)
         except BaseException:

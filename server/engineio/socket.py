@@ -190,7 +190,7 @@ class EngineSocket:
             return
         self._notify = NOTIFY_DONE
         reason = self._proto.close_reason or TRANSPORT_CLOSE
-        log.info("engine.io socket closed", sid=self.sid, reason=reason, transport=self.transport)
+        log.debug("engine.io socket closed", sid=self.sid, reason=reason, transport=self.transport)
         await self._server.app.engine_disconnect(self, reason)
 
     async def _notify_disconnect_shielded(self) -> None:
