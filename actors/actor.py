@@ -22,7 +22,7 @@ import trio
 from actors.agent import Agent
 from actors.config import SupervisorConfig
 from actors.errors import ActorError, AgentBusy, InvalidAction
-from actors.events import OutboundEvent, StoredEvent, utc_timestamp
+from actors.events import OutboundEvent, StoredEvent, canonical_json, utc_timestamp
 from actors.lifecycle import ActorState, Trigger, next_state
 from actors.mailbox import Mailbox
 from actors.messages import Act, ActorInfo, ActResult, Inspect, Join, Leave, Message, Passivate, Stop
@@ -274,10 +274,7 @@ class SessionActor:
 
     def mailbox_poke(self) -> None:
         """Wake the loop so it re-checks quiescence (a pump or a turn ended)."""
-        waiter = self.mailbox._waiter
-        if waiter is not None:
-            self.mailbox._waiter = None
-            waiter.set()
+        self.mailbox.wake()
 
     def _leave(self, msg: Leave) -> None:
         if self.conns.remove(msg.conn_id) is not None:
@@ -292,8 +289,10 @@ class SessionActor:
         first_of_seq: dict[int | str, int] = {}  # client_seq -> index in ``accepted`` (same batch)
         duplicates: list[tuple[Act, int]] = []
         accepted: list[tuple[Act, dict[str, Any]]] = []
+        prefixes: list[str | None] = []  # per accepted payload: its canonical JSON minus the closing brace
         room = cfg.agent_queue_size - len(self._backlog or ()) if self.agent is not None else len(acts)
         timestamp = utc_timestamp()
+        stamp = None  # the JSON of the fields added to every action, made once the first one needs it
         for act in acts:
             action = act.action
             if not isinstance(action, dict) or not isinstance(action.get("action"), str):
@@ -313,17 +312,29 @@ class SessionActor:
                 continue
             room -= 1
             payload = dict(action)
+            # The action's own JSON (from the gateway) is extended rather than the payload encoded again,
+            # when the added keys are all new ones (so they go last, as dict insertion puts them).
+            text = act.action_json
+            prefix = None
+            if text is not None and len(text) > 2 and not ("source" in payload or "timestamp" in payload
+                                                           or "id" in payload):
+                if stamp is None:
+                    stamp = ',"source":"user","timestamp":' + canonical_json(timestamp)
+                prefix = text[:-1] + stamp
             payload["source"] = "user"
             payload["timestamp"] = timestamp
             if "message" not in payload:
-                payload["message"] = _message_of(payload)
+                payload["message"] = message = _message_of(payload)
+                if prefix is not None:
+                    prefix += ',"message":' + canonical_json(message)
             if seq is not None:
                 first_of_seq[seq] = len(accepted)
             accepted.append((act, payload))
+            prefixes.append(prefix)
         if not accepted:
             return
         try:
-            events = await self._append([payload for _, payload in accepted])
+            events = await self._append([payload for _, payload in accepted], prefixes)
         except BaseException as exc:
             error = ActorError(f"could not persist the action: {type(exc).__name__}")
             for act, _ in accepted:
@@ -357,8 +368,11 @@ class SessionActor:
         if len(seqs) > self.host.config.idempotency_window:
             del seqs[next(iter(seqs))]
 
-    async def _append(self, payloads: list[dict[str, Any]]) -> list[StoredEvent]:
-        """Append (durable), then fan out. Serialised so ids are allocated and committed in order."""
+    async def _append(
+        self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None
+    ) -> list[StoredEvent]:
+        """Append (durable), then fan out. Serialised so ids are allocated and committed in order.
+        ``prefixes``: per payload, its JSON text minus the closing brace if known (``StoredEvent.create``)."""
         lock = self._append_lock
         assert lock is not None
         try:
@@ -367,7 +381,13 @@ class SessionActor:
             await lock.acquire()
         try:
             first = self.head + 1
-            events = [StoredEvent.create(first + k, p) for k, p in enumerate(payloads)]
+            if prefixes is None:
+                events = [StoredEvent.create(first + k, p) for k, p in enumerate(payloads)]
+            else:
+                events = [
+                    StoredEvent.create(first + k, p, prefix)
+                    for k, (p, prefix) in enumerate(zip(payloads, prefixes, strict=True))
+                ]
             await self.host.store.append(self.session_id, events)
             self.head = events[-1].id
             self.dirty = True

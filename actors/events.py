@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical encoding of stored events: ``json.dumps(value, separators=(",", ":"),
+    ensure_ascii=False)`` (with the encoder built once)."""
+    return _encode(value)
+
 
 def utc_timestamp() -> str:
     """ISO 8601 timestamp as OpenHands writes it."""
@@ -31,10 +39,16 @@ class StoredEvent:
     json_text: str = field(default="", compare=False)
 
     @classmethod
-    def create(cls, event_id: int, payload: dict[str, Any]) -> StoredEvent:
+    def create(cls, event_id: int, payload: dict[str, Any], json_prefix: str | None = None) -> StoredEvent:
+        """The event ``payload`` + ``id``. ``json_prefix``, if given, must be the canonical encoding of
+        ``payload`` without its closing brace: the text is then completed with the id, not re-encoded."""
         body = dict(payload)
+        if json_prefix is not None and "id" not in body:
+            body["id"] = event_id
+            sep = "," if len(body) > 1 else ""
+            return cls(event_id, body, f'{json_prefix}{sep}"id":{event_id}}}')
         body["id"] = event_id
-        return cls(event_id, body, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+        return cls(event_id, body, _encode(body))
 
     @classmethod
     def from_json(cls, event_id: int, json_text: str) -> StoredEvent:

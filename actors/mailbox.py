@@ -27,7 +27,7 @@ class Mailbox(Generic[T]):
             raise ValueError("mailbox capacity must be >= 1")
         self.capacity = capacity
         self._items: deque[T] | None = None
-        self._waiter: trio.Event | None = None
+        self._waiter: trio.lowlevel.Task | None = None  # the task parked in ``wait`` (no Event: memory)
         self._closed = False
 
     def __len__(self) -> int:
@@ -51,10 +51,14 @@ class Mailbox(Generic[T]):
         elif not force and len(items) >= self.capacity:
             raise MailboxFull(f"mailbox full ({self.capacity} messages)")
         items.append(item)
-        waiter = self._waiter
-        if waiter is not None:
+        self.wake()
+
+    def wake(self) -> None:
+        """Let the task parked in ``wait`` return, whether or not anything was put (a poke)."""
+        task = self._waiter
+        if task is not None:
             self._waiter = None
-            waiter.set()
+            trio.lowlevel.reschedule(task)
 
     def drain(self, limit: int = 0) -> list[T]:
         """Take everything queued (or up to ``limit`` items), oldest first."""
@@ -71,13 +75,20 @@ class Mailbox(Generic[T]):
         return [] if self._items is None else list(self._items)
 
     async def wait(self) -> None:
-        """Return once the mailbox is non-empty (at once if it already is)."""
+        """Return once the mailbox is non-empty (at once if it already is) or ``wake`` was called. One task
+        waits at a time (the actor's loop): a second one raises ``trio.BusyResourceError``."""
         if self._items:
             await trio.lowlevel.checkpoint()
             return
-        if self._waiter is None:
-            self._waiter = trio.Event()
-        await self._waiter.wait()
+        if self._waiter is not None:
+            raise trio.BusyResourceError("another task is already waiting on this mailbox")
+        self._waiter = trio.lowlevel.current_task()
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            self._waiter = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     def close(self) -> list[T]:
         """Refuse further puts; return what was still queued."""

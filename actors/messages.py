@@ -53,12 +53,18 @@ class Leave:
 
 @dataclass(frozen=True, slots=True)
 class Act:
-    """A user action. ``client_seq`` makes it idempotent within the session."""
+    """A user action. ``client_seq`` makes it idempotent within the session.
+
+    ``action_json``, when the sender has it already, is ``action`` encoded as the stores' canonical JSON
+    (``separators=(",", ":")``, ``ensure_ascii=False``): the stored event's text is then completed from it
+    instead of encoding the action a second time.
+    """
 
     conn_id: str | None
     action: dict[str, Any]
     reply: Reply[ActResult] | None = None
     client_seq: int | str | None = None
+    action_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

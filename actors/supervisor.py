@@ -162,6 +162,28 @@ class Supervisor:
             break
         await trio.lowlevel.checkpoint()
 
+    def tell_nowait(self, session_id: str, msg: Message, *, user_id: str | None = None) -> bool:
+        """``deliver`` (create=True) without its await, for a session that is live and loaded (a joined
+        connection's hot path): the same checks and errors. False when ``deliver`` is needed instead (not
+        live, still loading, or it just ended); the message was not queued then."""
+        if self._closing or self._nursery is None:
+            raise SupervisorClosed("the supervisor is not accepting work")
+        actor = self._registry.get(session_id)
+        if actor is None or not actor.loaded_once:
+            return False
+        if actor.state is S.FAILED:
+            raise SessionFailed(f"session {session_id} failed")
+        if user_id is not None and actor.owner is not None and actor.owner != user_id:
+            raise SessionForbidden(f"session {session_id} belongs to another user")
+        try:
+            self._tell(actor, msg)
+        except MailboxClosed:
+            return False
+        except MailboxFull:
+            self.count("mailbox_full")
+            raise
+        return True
+
     def try_tell(self, session_id: str, msg: Message) -> bool:
         """Fast path with no await: put ``msg`` in a live, loaded session's mailbox. False if the session is
         not live (use ``deliver``). Raises MailboxFull."""

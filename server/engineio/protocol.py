@@ -66,6 +66,7 @@ class SocketProtocol:
         "_linger_at",
         "_outbox",
         "close_reason",
+        "open",
         "phase",
         "poll_pending",
         "post_pending",
@@ -77,6 +78,7 @@ class SocketProtocol:
         self.sid = sid
         self._config = config
         self.phase = Phase.WEBSOCKET if transport == "websocket" else Phase.POLLING
+        self.open = True  # is_open(phase), kept in step by ``_move`` (read on every send)
         self._outbox: deque[Outgoing] | None = None  # created on first use
         self.close_reason: str | None = None
         self._close_reply = CLOSE_PACKET
@@ -107,15 +109,12 @@ class SocketProtocol:
     # -- state -------------------------------------------------------------------------------------------
 
     @property
-    def open(self) -> bool:
-        return is_open(self.phase)
-
-    @property
     def transport(self) -> str:
         return "polling" if is_polling(self.phase) else "websocket"
 
     def _move(self, trigger: Trigger) -> None:
-        self.phase = next_phase(self.phase, trigger)
+        self.phase = phase = next_phase(self.phase, trigger)
+        self.open = is_open(phase)
 
     def abort(self, reason: str) -> bool:
         """Close at once with ``reason``; the outbox is dropped. False if it was already closed.

@@ -8,7 +8,6 @@ nothing of HTTP, Engine.IO or stores; it reaches the actors only through the ``S
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs
 import structlog
 
 from actors.errors import ActorError, SessionNotFound
+from actors.events import canonical_json
 from actors.messages import Act, ActResult, Join, Leave
 from actors.reply import Reply
 from actors.supervisor import Supervisor
@@ -143,19 +143,22 @@ class Gateway:
         if extra or not isinstance(data, dict) or not isinstance(data.get("action"), str):
             return errors.ACTION_INVALID.ack()
         try:
-            size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+            text = canonical_json(data)
         except (TypeError, ValueError):
             return errors.ACTION_INVALID.ack()
+        size = len(text) if text.isascii() else len(text.encode())
         if size > self.config.max_action_bytes:
             return errors.ACTION_TOO_LARGE.ack()
         client_seq = data.get("client_seq")
         if not isinstance(client_seq, int | str) or isinstance(client_seq, bool):
             client_seq = None
         reply: Reply[ActResult] = Reply()
+        act = Act(sid, data, reply, client_seq, action_json=text)
+        supervisor = self._supervisor
         try:
-            await self._supervisor.deliver(
-                joined.session_id, Act(sid, data, reply, client_seq), user_id=joined.user_id
-            )
+            # A live session takes it without a scheduling round; ``reply.get`` is the checkpoint.
+            if not supervisor.tell_nowait(joined.session_id, act, user_id=joined.user_id):
+                await supervisor.deliver(joined.session_id, act, user_id=joined.user_id)
             result = await reply.get()
         except ActorError as exc:
             return errors.refusal_for(exc).ack()

@@ -17,14 +17,17 @@ from __future__ import annotations
 import binascii
 import socket
 from base64 import b64decode
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from sys import intern
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import h11
 import structlog
 import trio
 
+from server.http._coalesce import WriteCoalescer
 from server.http._io import close_socket, recv_some, send_all
 from server.http.config import HttpConfig
 from server.http.frames import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
@@ -34,6 +37,11 @@ from server.http.websocket import WebSocket, WebSocketClosed, accept_key
 log = structlog.get_logger(__name__)
 
 _NO_BODY_STATUSES = frozenset({204, 304})
+_SHARED_HEADER_VALUES = frozenset({
+    "host", "connection", "upgrade", "sec-websocket-version", "sec-websocket-extensions", "user-agent",
+    "accept", "accept-encoding", "accept-language", "origin", "pragma", "cache-control",
+})
+_SHARED_QUERY_VALUES = frozenset({"EIO", "transport"})
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
@@ -46,6 +54,7 @@ class ServerContext:
     nursery: trio.Nursery  # the listener's: holds connection tasks and WebSocket flushers/close timers
     closing: bool = False  # the server is shutting down: finish the current request, then close
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    coalescer: WriteCoalescer | None = None  # batches WebSocket writes per scheduler pass (None: direct)
 
 
 def error_response(status: int, message: str | None = None) -> bytes:
@@ -63,7 +72,7 @@ def _tokens(value: str) -> set[str]:
 
 
 def _is_websocket_upgrade(method: str, headers: dict[str, str]) -> bool:
-    if method != "GET" or "websocket" not in _tokens(headers.get("upgrade", "")):
+    if method != "GET" or "upgrade" not in headers or "websocket" not in _tokens(headers["upgrade"]):
         return False
     if "upgrade" not in _tokens(headers.get("connection", "")):
         return False
@@ -88,11 +97,19 @@ def build_request(event: h11.Request, body: bytes, remote: tuple[str, int]) -> R
         raw_path, qs = parts.path or "/", parts.query
     query: dict[str, str] = {}
     if qs:
-        for key, value in parse_qsl(qs, keep_blank_values=True):
-            query.setdefault(key, value)
+        if "%" in qs or "+" in qs:
+            pairs = parse_qsl(qs, keep_blank_values=True)
+        else:  # nothing to unquote: what parse_qsl(keep_blank_values=True) returns, without its overhead
+            pairs = [part.partition("=")[::2] for part in qs.split("&") if part]
+        for key, value in pairs:
+            query.setdefault(intern(key), intern(value) if key in _SHARED_QUERY_VALUES else value)
     headers: dict[str, str] = {}
     for raw_name, raw_value in event.headers:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        # Names, and the values that repeat from client to client, are interned: a request is kept as long
+        # as its websocket lives, so this is memory per idle connection.
+        name, value = intern(raw_name.decode("latin-1")), raw_value.decode("latin-1")
+        if name in _SHARED_HEADER_VALUES:
+            value = intern(value)
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return Request(
         method=method,
@@ -301,18 +318,23 @@ class HttpConnection:
         log.info("http response write timed out", conn_id=self.conn_id)
         return False
 
-    async def run_websocket(self, accept: WebSocketAccept, trailing: bytes) -> None:
-        """Run the WebSocket handler in this (the reader) task, then finish the close handshake."""
+    def open_websocket(self, accept: WebSocketAccept, trailing: bytes) -> WebSocket:
+        """The WebSocket of an answered upgrade (``serve_http``'s result); ``run_websocket`` runs it."""
         ws = WebSocket(
             self.sock, self.remote, self.ctx.config, self.ctx.nursery,
             conn_id=self.conn_id, trailing_data=trailing, subprotocol=accept.subprotocol,
+            coalescer=self.ctx.coalescer,
         )
         self.ws = ws
         if self.ctx.closing:
             ws.shutdown()
+        return ws
+
+    async def run_websocket(self, handler: Callable[[WebSocket], Awaitable[None]], ws: WebSocket) -> None:
+        """Run the WebSocket handler in this (the reader) task, then finish the close handshake."""
         code = CLOSE_NORMAL
         try:
-            await accept.handler(ws)
+            await handler(ws)
         except WebSocketClosed:
             pass
         except Exception:

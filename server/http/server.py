@@ -4,7 +4,8 @@ Owns: ``HttpServer`` (bind, accept in batches, the connection cap, graceful ``sh
 ``open_http_server`` (run one in a nursery for tests and embedding). Knows nothing of HTTP parsing
 (``server.http.connection``) nor of the handler's protocol.
 
-Tasks: ``serve`` runs the accept loop in its own task and owns a nursery holding one task per connection.
+Tasks: ``serve`` runs the accept loop in its own task and owns a nursery holding one task per connection
+and the WebSocket write coalescer's flusher (``server.http._coalesce``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import structlog
 import trio
 
+from server.http._coalesce import WriteCoalescer
 from server.http._io import close_socket
 from server.http.config import HttpConfig
 from server.http.connection import HttpConnection, ServerContext
@@ -26,6 +28,7 @@ from server.http.types import Handler
 log = structlog.get_logger(__name__)
 
 _ACCEPT_BATCH = 64
+_TASK_NAME = "http connection"  # one shared string rather than one made per task
 
 
 def _listen(config: HttpConfig) -> socket.socket:
@@ -89,7 +92,11 @@ class HttpServer:
         log.info("http listening", host=self.address[0], port=self.address[1])
         try:
             async with trio.open_nursery() as nursery:
-                self._ctx = ServerContext(self.config, self._handler, nursery, closing=self._closing)
+                coalescer = WriteCoalescer()
+                self._ctx = ServerContext(
+                    self.config, self._handler, nursery, closing=self._closing, coalescer=coalescer
+                )
+                nursery.start_soon(coalescer.run)
                 if self.config.server_header:
                     self._ctx.extra_headers.append((b"server", self.config.server_header.encode("latin-1")))
                 task_status.started(self.address)
@@ -135,13 +142,17 @@ class HttpServer:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn = HttpConnection(sock, (addr[0], addr[1]), next(self._ids), self._ctx)
                 self._connections.add(conn)
-                nursery.start_soon(self._run_connection, conn)
+                nursery.start_soon(self._run_connection, conn, name=_TASK_NAME)
 
     async def _run_connection(self, conn: HttpConnection) -> None:
         try:
             upgrade = await conn.serve_http()
             if upgrade is not None:
-                await conn.run_websocket(*upgrade)
+                accept, trailing = upgrade
+                ws = conn.open_websocket(accept, trailing)
+                handler = accept.handler
+                del upgrade, accept, trailing  # not kept alive by an idle websocket
+                await conn.run_websocket(handler, ws)
         except Exception:
             log.exception("http connection crashed", conn_id=conn.conn_id)
         finally:

@@ -1,8 +1,9 @@
 """One server-side WebSocket over a raw non-blocking socket.
 
-Owns: ``WebSocket`` (non-blocking ``send``/``send_frame`` straight into the kernel buffer, a bounded
-outbound buffer finished by a lazily spawned flusher task, ``receive`` of whole messages, ping/pong, the
-close handshake, slow-consumer and oversize-message enforcement) and ``WebSocketClosed``.
+Owns: ``WebSocket`` (non-blocking ``send``/``send_frame`` into the kernel buffer -- the frames of one
+scheduler pass coalesced into one ``send`` by the listener's ``WriteCoalescer`` when there is one -- a
+bounded outbound buffer finished by a lazily spawned flusher task, ``receive`` of whole messages,
+ping/pong, the close handshake, slow-consumer and oversize-message enforcement) and ``WebSocketClosed``.
 Knows nothing of HTTP parsing (``server.http.connection`` does the upgrade and owns the task and nursery
 this object lives in) nor of what the messages mean (Engine.IO).
 
@@ -23,6 +24,7 @@ from typing import Any
 import structlog
 import trio
 
+from server.http._coalesce import WriteCoalescer
 from server.http._io import close_socket
 from server.http.config import HttpConfig
 from server.http.frames import (
@@ -68,11 +70,15 @@ class WebSocket:
 
     __slots__ = (
         "_closer",
+        "_coalescer",
         "_config",
+        "_eager",
         "_flushing",
         "_nursery",
         "_out",
         "_parser",
+        "_pending",
+        "_pending_size",
         "_sock",
         "_state",
         "_writable",
@@ -93,6 +99,7 @@ class WebSocket:
         conn_id: int = 0,
         trailing_data: bytes = b"",
         subprotocol: str | None = None,
+        coalescer: WriteCoalescer | None = None,
     ) -> None:
         self._sock = sock
         self.remote = remote
@@ -104,9 +111,13 @@ class WebSocket:
         if trailing_data:
             self._parser.feed(trailing_data)
         self._out: bytearray | None = None  # bytes the kernel would not take yet; None when empty
+        self._coalescer = coalescer  # None: every frame goes to the kernel at once
+        self._pending: list[bytes] | None = None  # frames of this scheduler pass, not yet offered to it
+        self._pending_size = 0
         self._flushing = False
         self._writable: trio.Event | None = None  # created only while someone waits for low water
         self._state = _OPEN
+        self._eager = True  # the next receive tries the kernel before parking (see ``receive``)
         self._closer: trio.CancelScope | None = None  # the close timer's scope, while one is pending
         self.close_code: int | None = None
         self.close_reason = ""
@@ -120,7 +131,8 @@ class WebSocket:
 
     @property
     def buffered(self) -> int:
-        """Bytes waiting in the outbound buffer."""
+        """Bytes waiting in the outbound buffer (those the kernel would not take yet; the frames of the
+        current scheduler pass, at most ``ws_low_water`` bytes not yet offered to it, are not counted)."""
         return len(self._out) if self._out is not None else 0
 
     def __repr__(self) -> str:
@@ -144,6 +156,41 @@ class WebSocket:
     def _write(self, data: bytes) -> bool:
         out = self._out
         if out is not None:
+            if len(out) + len(data) > self._config.ws_max_buffered:
+                self._slow_consumer(len(out) + len(data))
+                return False
+            out += data
+            return True
+        pending = self._pending
+        if pending is not None:
+            pending.append(data)
+            self._pending_size += len(data)
+            if self._pending_size >= self._config.ws_low_water:
+                return self._flush_pending()
+            return True
+        coalescer = self._coalescer
+        if coalescer is not None and len(data) < self._config.ws_low_water and coalescer.register(self):
+            self._pending = [data]
+            self._pending_size = len(data)
+            return True
+        return self._send_now(data)
+
+    def _flush_pending(self) -> bool:
+        """Offer this pass's frames to the kernel in one ``send`` (the coalescer's callback). False if the
+        socket was dropped (gone, or a slow consumer)."""
+        pending = self._pending
+        if pending is None:
+            return self._state != _CLOSED
+        self._pending = None
+        self._pending_size = 0
+        if self._sock.fileno() == -1:
+            self._abort()
+            return False
+        return self._send_now(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def _send_now(self, data: bytes) -> bool:
+        out = self._out
+        if out is not None:  # a backlog built up meanwhile: keep the order, the flusher task owns the socket
             if len(out) + len(data) > self._config.ws_max_buffered:
                 self._slow_consumer(len(out) + len(data))
                 return False
@@ -236,6 +283,8 @@ class WebSocket:
         """Drop the connection now: no close frame, buffered bytes discarded, waiters woken."""
         self._state = _CLOSED
         self._out = None
+        self._pending = None
+        self._pending_size = 0
         if self.close_code is None:
             self.close_code = CLOSE_ABNORMAL
         close_socket(self._sock)
@@ -284,26 +333,32 @@ class WebSocket:
                 self._fail(error)
                 raise WebSocketClosed(error.code, error.reason) from None
             if event is None:
-                # Read more, inlined (no helper coroutine) so that an idle socket parks one frame shallower;
-                # the checkpoint discipline is trio's own: try the kernel first, park only when it is empty.
+                # Read more, inlined (no helper coroutine) so that an idle socket parks one frame shallower.
+                # When the last read filled the buffer, more input is likely waiting: try the kernel first
+                # (trio's own checkpoint discipline). Otherwise (a peer that waits for our answer) that recv
+                # would just fail with EAGAIN, so park on readability at once (also a checkpoint).
                 sock = self._sock
-                await trio.lowlevel.checkpoint_if_cancelled()
-                try:
-                    data = sock.recv(self._config.recv_size)
-                except BlockingIOError:
-                    data = None
-                except OSError:
-                    data = b""
-                else:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
+                size = self._config.recv_size
+                data = None
+                if self._eager:
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    try:
+                        data = sock.recv(size)
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        data = b""
+                    else:
+                        await trio.lowlevel.cancel_shielded_checkpoint()
                 while data is None:
                     try:
                         await trio.lowlevel.wait_readable(sock)
-                        data = sock.recv(self._config.recv_size)
+                        data = sock.recv(size)
                     except BlockingIOError:
                         continue
                     except (trio.ClosedResourceError, OSError, ValueError):
                         data = b""
+                self._eager = len(data) >= size
                 if not data:
                     if self._state == _OPEN:
                         self.close_code, self.close_reason = CLOSE_ABNORMAL, "connection lost"
@@ -335,6 +390,7 @@ class WebSocket:
         wait for the peer's close and for our last bytes to drain, within ``ws_close_timeout``, then drop the
         socket. Afterwards no task of this WebSocket is left."""
         self.close(code)
+        self._flush_pending()
         with trio.move_on_after(self._config.ws_close_timeout):
             while self._state == _CLOSING:
                 try:

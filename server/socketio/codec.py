@@ -33,6 +33,16 @@ Serializer = Literal["default", "msgpack"] | type[Packet]
 # The same JSON python-socketio writes (``json.dumps(data, separators=(",", ":"))``), with the encoder built
 # once instead of once per call.
 _json_encode = json.JSONEncoder(separators=(",", ":")).encode
+_LIBRARY_JSON = Packet.json  # engineio.json: json.loads with a bounded parse_int, a decoder built per call
+
+
+def _safe_int(s: str) -> int:  # as engineio.json's
+    if len(s) > 100:
+        raise ValueError("Integer is too large")
+    return int(s)
+
+
+_json_decode = json.JSONDecoder(parse_int=_safe_int).decode
 
 
 def packet_class_for(serializer: Serializer) -> type[Packet]:
@@ -163,7 +173,10 @@ def decode(packet_class: type[Packet], message: EngineMessage) -> Packet:
     if not message:
         raise ValueError("empty packet")
     try:
-        pkt = packet_class(encoded_packet=message)
+        if packet_class is Packet and Packet.json is _LIBRARY_JSON:
+            pkt = _decode_text(message)  # type: ignore[arg-type]
+        else:
+            pkt = packet_class(encoded_packet=message)
     except Exception as exc:  # the library's decoders raise whatever their parser hits
         raise ValueError(f"undecodable packet: {exc}") from None
     if not isinstance(pkt.packet_type, int) or isinstance(pkt.packet_type, bool):
@@ -174,4 +187,50 @@ def decode(packet_class: type[Packet], message: EngineMessage) -> Packet:
         raise ValueError("invalid namespace")
     if pkt.id is not None and (not isinstance(pkt.id, int) or isinstance(pkt.id, bool) or pkt.id < 0):
         raise ValueError("invalid ack id")
+    return pkt
+
+
+def _decode_text(ep: str) -> Packet:
+    """``Packet(encoded_packet=ep)`` for a non-empty text message, step for step what the library's
+    ``Packet.decode`` does (same attributes, same exceptions), with the JSON decoder built once."""
+    pkt: Packet = Packet.__new__(Packet)
+    pkt.packet_type = int(ep[0:1])
+    pkt.data = None
+    pkt.namespace = None
+    pkt.id = None
+    pkt.attachments = []
+    ep = ep[1:]
+    attachment_count = 0
+    dash = ep.find("-")
+    if dash > 0 and ep[0:dash].isdigit():
+        if dash > 10:
+            raise ValueError("too many attachments")
+        attachment_count = int(ep[0:dash])
+        ep = ep[dash + 1 :]
+    if ep and ep[0:1] == "/":
+        sep = ep.find(",")
+        if sep == -1:
+            namespace = ep
+            ep = ""
+        else:
+            namespace = ep[0:sep]
+            ep = ep[sep + 1 :]
+        q = namespace.find("?")
+        pkt.namespace = namespace if q == -1 else namespace[0:q]
+    if ep and ep[0].isdigit():
+        i = 1
+        end = len(ep)
+        while i < end:
+            if not ep[i].isdigit() or i >= 100:
+                break
+            i += 1
+        pkt.id = int(ep[:i])
+        ep = ep[i:]
+        if len(ep) > 0 and ep[0].isdigit():
+            raise ValueError("id field is too long")
+    if ep:
+        if ep.startswith("\ufeff"):  # as json.loads
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", ep, 0)
+        pkt.data = _json_decode(ep)
+    pkt.attachment_count = attachment_count
     return pkt

@@ -7,11 +7,21 @@ Owns: turning the Engine.IO handshake ``Request`` into a dict shaped like python
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Any
 
 from server.http.types import Request
 
 REQUEST_KEY = "supervisor.request"
+
+
+def _environ_key(name: str) -> str:
+    """``HTTP_<NAME>`` (``CONTENT_TYPE`` / ``CONTENT_LENGTH`` bare), interned: every connection's environ
+    lives as long as the connection, and the same few header names come back on each one."""
+    key = name.upper().replace("-", "_")
+    if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        key = "HTTP_" + key
+    return intern(key)
 
 
 def build_environ(request: Request) -> dict[str, Any]:
@@ -30,11 +40,7 @@ def build_environ(request: Request) -> dict[str, Any]:
         REQUEST_KEY: request,
     }
     for name, value in request.headers.items():
-        key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            environ[key] = value
-        else:
-            environ["HTTP_" + key] = value
+        environ[_environ_key(name)] = value
     host_header = request.headers.get("host")
     if host_header:
         server_name, _, server_port = host_header.partition(":")
