@@ -1,13 +1,13 @@
 """The supervisor: the nursery and registry of session actors.
 
-Owns: ``Supervisor``, ``SessionInfo`` and the idle timer. It spawns or rehydrates actors on demand
-(single-flight per session id, a global limit on concurrent rehydrations), tells them messages without ever
-losing one across passivation races, restarts crashed actors within their budget (``actors.restart``), marks
-the ones beyond it FAILED, caps live actors (evicting the coldest IDLE ones only) and per-user sessions,
-passivates everything on ``shutdown``, and answers cheap introspection. An IDLE actor has no task: its
-deadline lives in one heap served by one timer task (a cancel scope whose deadline is the earliest one).
-Every actor task is spawned in a fresh ``contextvars.Context`` so the spawner's log context (connection ids)
-never leaks into actor logs. Knows nothing of transports (never imports ``server``).
+Owns: ``Supervisor`` and the idle timer (``SessionInfo`` lives in ``actors.introspection``). It spawns or
+rehydrates actors on demand (single-flight per session id, a global limit on concurrent rehydrations), tells
+them messages without ever losing one across passivation races, restarts crashed actors within their budget
+(``actors.restart``), marks the ones beyond it FAILED, caps live actors (evicting the coldest IDLE ones only)
+and per-user sessions, passivates everything on ``shutdown``, and answers cheap introspection. An IDLE actor
+has no task: its deadline lives in one heap served by one timer task (a cancel scope whose deadline is the
+earliest one). Every actor task is spawned in a fresh ``contextvars.Context`` so the spawner's log context
+(connection ids) never leaks into actor logs. Knows nothing of transports (never imports ``server``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -39,10 +38,13 @@ from actors.errors import (
     TooManySessions,
 )
 from actors.events import OutboundEvent
+from actors.introspection import SessionInfo, session_info
 from actors.lifecycle import ActorState, Trigger
 from actors.messages import Act, Inspect, Join, Leave, Message, Passivate, Stop
 from actors.restart import RestartBudget, RestartPolicy
 from actors.stores.base import Store
+
+__all__ = ["SessionInfo", "Supervisor"]
 
 log = structlog.get_logger(__name__)
 
@@ -58,21 +60,6 @@ CheckpointHook = Callable[[str, str], Awaitable[None]]
 """Test hook awaited at named points of the load and passivation paths: ``hook(point, session_id)``."""
 
 S = ActorState
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    session_id: str
-    state: str  # loading, active, idle, passivating, passivated, crashed, failed
-    owner: str | None
-    connections: int
-    mailbox_depth: int
-    last_activity: float  # unix time of the last Join/Act/Leave/event
-    event_count: int
-    last_event_id: int
-    restarts: int
-    turn_running: bool
-    idle_deadline_in: float | None  # seconds until idle passivation (IDLE only; None: never)
 
 
 class Supervisor:
@@ -202,14 +189,14 @@ class Supervisor:
         """Spawn or rehydrate the session and wait until it is loaded."""
         actor = await self._resolve(session_id, user_id, create, wait=True)
         await trio.lowlevel.checkpoint()
-        return self._info(actor)
+        return session_info(actor)
 
     def info(self, session_id: str) -> SessionInfo | None:
         actor = self._registry.get(session_id)
-        return None if actor is None else self._info(actor)
+        return None if actor is None else session_info(actor)
 
     def sessions(self) -> list[SessionInfo]:
-        return [self._info(a) for a in self._registry.values()]
+        return [session_info(a) for a in self._registry.values()]
 
     @property
     def live_count(self) -> int:
@@ -567,28 +554,6 @@ class Supervisor:
         self._tell(victim, Passivate("user_cap", hard=True, status=TOO_MANY_CONVERSATIONS), force=True)
 
     # ---- introspection -------------------------------------------------------------------------------
-
-    def _info(self, actor: SessionActor) -> SessionInfo:
-        try:
-            now = trio.current_time()
-        except RuntimeError:
-            now = actor.last_activity
-        deadline = actor.idle_deadline
-        if deadline is not None and actor.state is not S.IDLE:
-            deadline = None
-        return SessionInfo(
-            session_id=actor.session_id,
-            state=actor.state.value,
-            owner=actor.owner,
-            connections=len(actor.conns),
-            mailbox_depth=len(actor.mailbox),
-            last_activity=time.time() - (now - actor.last_activity),
-            event_count=actor.head + 1,
-            last_event_id=actor.head,
-            restarts=actor.restarts,
-            turn_running=actor.turn_running,
-            idle_deadline_in=None if deadline is None else max(0.0, deadline - now),
-        )
 
 
 def _crash_of(exc: BaseException) -> Exception:
