@@ -97,3 +97,37 @@ def test_serializer_choice() -> None:
     assert codec.packet_class_for("msgpack") is MsgPackPacket
     with pytest.raises(ValueError):
         codec.packet_class_for("yaml")  # type: ignore[arg-type]
+
+
+def _library_decode(message: str) -> tuple[str, Any]:
+    try:
+        pkt = Packet(encoded_packet=message)
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+    return ("ok", (pkt.packet_type, pkt.namespace, pkt.id, pkt.data, pkt.attachment_count))
+
+
+def _fast_decode(message: str) -> tuple[str, Any]:
+    try:
+        pkt = codec._decode_text(message)
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+    return ("ok", (pkt.packet_type, pkt.namespace, pkt.id, pkt.data, pkt.attachment_count))
+
+
+packet_texts = st.one_of(
+    st.text(min_size=1),
+    st.builds(
+        lambda t, att, ns, ack, body: f"{t}{att}{ns}{ack}{body}",
+        st.sampled_from("0123456789"),
+        st.sampled_from(["", "1-", "2-", "01-", "12345678901-", "-"]),
+        st.sampled_from(["", "/", "/a,", "/a", "/x?y=1,", "/ü,"]),
+        st.sampled_from(["", "0", "7", "12", "1" * 101, "-1"]),
+        st.one_of(st.just(""), json_values.map(json.dumps), st.text(max_size=8), st.just("\ufeff[1]")),
+    ),
+)
+
+
+@given(packet_texts)
+def test_fast_text_decoder_matches_the_library(message: str) -> None:
+    assert _fast_decode(message) == _library_decode(message)
