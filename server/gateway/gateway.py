@@ -144,9 +144,10 @@ class Gateway:
             return errors.ACTION_INVALID.ack()
         try:
             text = canonical_json(data)
+            # A lone surrogate encodes to JSON but not to UTF-8 (UnicodeEncodeError is a ValueError).
+            size = len(text) if text.isascii() else len(text.encode())
         except (TypeError, ValueError):
             return errors.ACTION_INVALID.ack()
-        size = len(text) if text.isascii() else len(text.encode())
         if size > self.config.max_action_bytes:
             return errors.ACTION_TOO_LARGE.ack()
         client_seq = data.get("client_seq")

@@ -20,7 +20,6 @@ from base64 import b64decode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from sys import intern
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import h11
@@ -28,6 +27,7 @@ import structlog
 import trio
 
 from server.http._coalesce import WriteCoalescer
+from server.http._intern import pool as intern
 from server.http._io import close_socket, recv_some, send_all
 from server.http.config import HttpConfig
 from server.http.frames import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL

@@ -7,9 +7,9 @@ Owns: turning the Engine.IO handshake ``Request`` into a dict shaped like python
 
 from __future__ import annotations
 
-from sys import intern
 from typing import Any
 
+from server.http._intern import pool as intern
 from server.http.types import Request
 
 REQUEST_KEY = "supervisor.request"

@@ -191,3 +191,17 @@ async def test_graceful_shutdown_tells_connections_stopped(make_supervisor: Make
         nursery.start_soon(server.app.shutdown)
         stopped = await next_oh_event(client)
     assert stopped["id"] == "STATUS$STOPPED" and stopped["type"] == "info"
+
+
+async def test_an_action_that_cannot_be_utf8_encoded_is_refused_and_the_session_goes_on(
+    make_supervisor: MakeSupervisor,
+) -> None:
+    server = await make_supervisor()
+    client = await server.connect("surrogate")
+    await next_oh_event(client)
+    # Valid JSON on the wire ("\ud800" escaped), but a lone surrogate has no UTF-8 encoding.
+    bad = {"action": "message", "args": {"content": "\ud800"}}
+    with trio.fail_after(5):
+        ack = await client.call("oh_user_action", bad)
+    assert ack["msg_id"] == "ACTION$INVALID"
+    assert await client.call("oh_user_action", user_message("fine")) == {"id": 0}
