@@ -53,6 +53,16 @@ class Mailbox(Generic[T]):
         items.append(item)
         self.wake()
 
+    def requeue(self, items: list[T]) -> None:
+        """Put ``items`` back at the front, in order, past the bound (work taken out by a batch that crashed
+        before handling it). Ignored once closed: the caller rejects them instead."""
+        if not items or self._closed:
+            return
+        queue = self._items
+        if queue is None:
+            queue = self._items = deque()
+        queue.extendleft(reversed(items))
+
     def wake(self) -> None:
         """Let the task parked in ``wait`` return, whether or not anything was put (a poke)."""
         task = self._waiter

@@ -132,10 +132,28 @@ class Supervisor:
     # ---- the public API ----------------------------------------------------------------------------
 
     async def deliver(self, session_id: str, msg: Message, *, user_id: str | None = None,
-                      create: bool = True) -> None:
+                      create: bool = True, live_only: bool = False) -> None:
         """Ensure the session is live and put ``msg`` in its mailbox. Never loses the message across
         passivation races. Raises SessionFailed, TooManySessions, SessionForbidden, MailboxFull,
-        SessionNotFound (create=False), SupervisorClosed."""
+        SessionNotFound (create=False), SupervisorClosed.
+
+        ``live_only``: only to the incarnation live now, never spawning or rehydrating one (SessionNotFound
+        if there is none, or it ends first). For messages about state that lives and dies with an
+        incarnation, such as the Leave of a connection it holds."""
+        if live_only:
+            actor = self._registry.get(session_id)
+            if actor is None or actor.state is S.FAILED:
+                raise SessionNotFound(f"session {session_id} is not live")
+            try:
+                # A Leave passes a full mailbox: it only frees resources, one per connection at most.
+                self._tell(actor, msg, force=isinstance(msg, Leave))
+            except MailboxClosed:
+                raise SessionNotFound(f"session {session_id} ended") from None
+            except MailboxFull:
+                self.count("mailbox_full")
+                raise
+            await trio.lowlevel.checkpoint()
+            return
         must_wait = user_id is not None or not create
         while True:
             actor = await self._resolve(session_id, user_id, create, wait=must_wait)
@@ -228,6 +246,9 @@ class Supervisor:
         else:
             self._tell(actor, Stop("kill"), force=True)
             while actor.state is not S.PASSIVATED:
+                if actor.state is S.FAILED:  # gave up meanwhile: end it here
+                    self._drop(actor, OutboundEvent.status(STOPPED, "session killed"), SupervisorClosed())
+                    break
                 await actor.wait_changed()
         await trio.lowlevel.checkpoint()
         return True
@@ -358,6 +379,12 @@ class Supervisor:
         log.error("actor.crashed", state=actor.state.value, exc_info=exc)
         self.count("crashes")
         actor.crashed()
+        if actor.killed or self._closing:
+            # Being killed, or the server is shutting down: no restart (the log is durable; a kill skips the
+            # snapshot anyway, and shutdown would otherwise wait its whole budget for a passivation the
+            # restarted incarnation no longer has).
+            self._drop(actor, OutboundEvent.status(STOPPED, "session stopped"), SupervisorClosed())
+            return None
         budget = self._budgets.get(actor.session_id)
         if budget is None:
             budget = self._budgets[actor.session_id] = RestartBudget(self.config.restart)

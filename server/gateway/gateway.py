@@ -172,11 +172,10 @@ class Gateway:
         joined = self._joined.pop(sid, None)
         if joined is None:
             return
-        if self._supervisor.info(joined.session_id) is None:
-            return  # not live: the incarnation that held this connection is gone, and the handle with it
         try:
+            # Only to the live incarnation: if it is gone, the handle went with it (no rehydration for this).
             await self._supervisor.deliver(
-                joined.session_id, Leave(sid, str(reason or "disconnect")), create=False
+                joined.session_id, Leave(sid, str(reason or "disconnect")), live_only=True
             )
         except SessionNotFound:
             pass  # passivated or failed meanwhile: nothing holds the connection any more
