@@ -57,11 +57,12 @@ class SessionActor:
     __slots__ = (
         "_append_lock",
         "_backlog",
+        "_batch",
         "_changed",
         "_nursery",
+        "_resume",
         "_seqs",
         "_turn_done",
-        "_unhandled",
         "agent",
         "conns",
         "create",
@@ -109,7 +110,8 @@ class SessionActor:
         self._append_lock: trio.StrictFIFOLock | None = None
         self._backlog: deque[StoredEvent] | None = None
         self._turn_done: trio.Event | None = None
-        self._unhandled: list[Message] | None = None
+        self._batch: list[Message] | None = None  # the batch being handled, and where a crash resumes it
+        self._resume = 0
         self._seqs: dict[int | str, int] | None = None
         self._changed: trio.Event | None = None
 
@@ -173,9 +175,9 @@ class SessionActor:
     def crashed(self) -> None:
         """The incarnation raised: drop in-flight work, keep connections (demoted) and mailbox, and put the
         messages of the crashed batch that were not handled yet back at the front of the mailbox."""
-        unhandled, self._unhandled = self._unhandled, None
-        if unhandled:
-            self.mailbox.requeue(unhandled)
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            self.mailbox.requeue(batch[self._resume :])
         self._nursery = None
         self._append_lock = None
         self._backlog = None
@@ -224,21 +226,22 @@ class SessionActor:
     async def _handle_batch(self, batch: list[Message]) -> bool:
         """Handle messages in order; True when the incarnation has ended.
 
-        ``_unhandled`` is the part of the batch a crash would leave unanswered: ``crashed`` puts it back in
-        the mailbox for the next incarnation (the Acts whose append failed were answered already)."""
+        ``_batch[_resume:]`` is the part of the batch a crash would leave unanswered: ``crashed`` puts it
+        back in the mailbox for the next incarnation (the Acts whose append failed were answered already)."""
+        self._batch = batch
         i, n = 0, len(batch)
         while i < n:
             msg = batch[i]
             # A passivation or stop that crashes is retried by the next incarnation; any other message that
             # crashes the actor is not (it would crash it again).
-            self._unhandled = batch[i:] if isinstance(msg, Passivate | Stop) else batch[i + 1 :]
+            self._resume = i if isinstance(msg, Passivate | Stop) else i + 1
             i += 1
             if isinstance(msg, Act):
                 acts = [msg]
                 while i < n and isinstance(nxt := batch[i], Act):  # consecutive Acts: one store append
                     acts.append(nxt)
                     i += 1
-                self._unhandled = batch[i:]
+                self._resume = i
                 await self._act(acts)
             elif isinstance(msg, Join):
                 self._join(msg)
@@ -257,7 +260,7 @@ class SessionActor:
                 return True
             else:
                 log.error("actor.unknown_message", message_type=type(msg).__name__)
-        self._unhandled = None
+        self._batch = None
         return False
 
     # ---- connections -------------------------------------------------------------------------------
