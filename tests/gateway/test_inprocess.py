@@ -205,3 +205,37 @@ async def test_an_action_that_cannot_be_utf8_encoded_is_refused_and_the_session_
         ack = await client.call("oh_user_action", bad)
     assert ack["msg_id"] == "ACTION$INVALID"
     assert await client.call("oh_user_action", user_message("fine")) == {"id": 0}
+
+
+class _GatedLoad(MemoryStore):
+    """A store whose loads wait for a gate: a rehydration that takes as long as the test wants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = trio.Event()
+        self.entered = trio.Event()
+
+    async def load(self, session_id: str) -> Any:
+        self.entered.set()
+        await self.gate.wait()
+        return await super().load(session_id)
+
+
+async def test_a_client_gone_during_rehydration_does_not_keep_the_session_alive(
+    make_supervisor: MakeSupervisor, autojump_clock: trio.testing.MockClock
+) -> None:
+    store = _GatedLoad()
+    server = await make_supervisor(store=store, close_delay=5)
+    async with trio.open_nursery() as nursery:
+
+        async def impatient_client() -> None:
+            with trio.move_on_after(1):  # gives up while the connect handler still waits for the load
+                await server.connect("slow")
+
+        nursery.start_soon(impatient_client)
+        await store.entered.wait()
+        await trio.sleep(2)
+    store.gate.set()
+    # The Join and then the Leave reach the session once it is loaded: it goes idle and passivates.
+    await server.wait_passivated("slow", timeout=30)
+    assert server.app.gateway.connection_count == 0
