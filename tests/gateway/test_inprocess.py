@@ -12,8 +12,9 @@ import trio.testing
 
 from actors.agent import Emit
 from actors.events import StoredEvent
+from actors.restart import RestartConfig
 from actors.stores.memory import MemoryStore
-from server.client import DisconnectedError
+from server.client import ConnectError, DisconnectedError
 from server.testing import (
     collect_oh_events,
     event_ids,
@@ -153,8 +154,8 @@ async def test_per_user_cap_keeps_the_newer_session(
         while True:
             await next_oh_event(older)
     await trio.sleep(10)  # every passivation and rehydration has run its course
-    # Fails today: the Leave of the evicted connection, stashed while "first" was PASSIVATING, rehydrates
-    # "first", whose load evicts "second" (the user's cap is 1), closing the newer connection too.
+    # The Leave of the evicted connection, stashed while "first" was PASSIVATING, must not rehydrate
+    # "first" (whose load would evict "second", the user's cap being 1, closing the newer connection too).
     assert newer.connected
     assert await newer.call("oh_user_action", user_message("ok")) == {"id": 0}
 
@@ -239,3 +240,45 @@ async def test_a_client_gone_during_rehydration_does_not_keep_the_session_alive(
     # The Join and then the Leave reach the session once it is loaded: it goes idle and passivates.
     await server.wait_passivated("slow", timeout=30)
     assert server.app.gateway.connection_count == 0
+
+
+class CrashingAgent:
+    async def start(self, snapshot: dict[str, Any] | None) -> None:
+        pass
+
+    async def handle(self, event: StoredEvent, emit: Emit) -> None:
+        raise RuntimeError("the agent broke")
+
+    def snapshot(self) -> dict[str, Any] | None:
+        return None
+
+
+async def test_a_session_that_keeps_crashing_fails_and_refuses_new_connections(
+    make_supervisor: MakeSupervisor, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await make_supervisor(agent=CrashingAgent, restart=RestartConfig(intensity=1, period=60))
+    client = await server.connect("doomed")
+    await next_oh_event(client)
+    assert await client.call("oh_user_action", user_message("one")) == {"id": 0}  # stored, then it crashes
+    await trio.sleep(1)  # virtual time: past the restart backoff (0.1 s)
+    info = server.info("doomed")
+    assert info is not None and info.restarts == 1 and info.state == "active"
+    await client.call("oh_user_action", user_message("two"))  # the second crash spends the budget
+    events = await collect_oh_events(client, until=is_status("STATUS$ERROR"), timeout=30)
+    assert events[-1]["type"] == "error"
+    with pytest.raises(ConnectError) as refused:
+        await server.connect("doomed")
+    assert refused.value.data == {"msg_id": "STATUS$ERROR_SESSION_FAILED"}
+    other = await server.connect("healthy")  # other sessions are not disturbed
+    assert statuses([await next_oh_event(other)]) == [READY]
+
+
+async def test_actions_beyond_the_agent_backlog_are_refused_with_agent_busy(
+    make_supervisor: MakeSupervisor, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await make_supervisor(agent=StuckAgent, agent_queue_size=1)
+    client = await server.connect("busy")
+    await next_oh_event(client)
+    acks = [await client.call("oh_user_action", user_message(str(n))) for n in range(3)]
+    assert acks[:2] == [{"id": 0}, {"id": 1}]
+    assert acks[2]["msg_id"] == "ACTION$AGENT_BUSY"
