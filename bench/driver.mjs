@@ -163,11 +163,18 @@ async function protoIdle() {
   return {
     idle_connections: sockets.length,
     connect_s: round((connected.t - before.t) / 1000, 3),
-    rss_before_kb: before.rss,
-    rss_after_kb: after.rss,
-    rss_per_conn_kb: sockets.length ? round((after.rss - before.rss) / sockets.length, 3) : null,
+    ...rssPerConnection(before, after, sockets.length),
     errors: errors.count,
     first_error: errors.first,
+  };
+}
+
+// RSS before and after opening n connections, and the growth per connection.
+function rssPerConnection(before, after, n) {
+  return {
+    rss_before_kb: before.rss,
+    rss_after_kb: after.rss,
+    rss_per_conn_kb: n ? round((after.rss - before.rss) / n, 3) : null,
   };
 }
 
@@ -258,9 +265,7 @@ async function sessionConnect() {
     connects_per_cpu_s: w.server_cpu_s > 0 ? round(sockets.length / w.server_cpu_s, 1) : null,
     connect_latency: latencyStats(lat),
     ...w,
-    rss_before_kb: before.rss,
-    rss_after_kb: after.rss,
-    rss_per_conn_kb: sockets.length ? round((after.rss - before.rss) / sockets.length, 3) : null,
+    ...rssPerConnection(before, after, sockets.length),
     errors: errors.count,
     first_error: errors.first,
   };

@@ -13,12 +13,11 @@ Usage: python bench/reference/protocol_py.py PORT
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import engineio
 import socketio
-import uvicorn
+from _uvicorn import serve  # bench/reference is on sys.path: the script's own folder
 
 OPTIONS: dict[str, Any] = {
     "async_mode": "asgi",
@@ -63,14 +62,4 @@ app = socketio.ASGIApp(
 )
 
 if __name__ == "__main__":
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        loop="asyncio",
-        http="h11",
-        ws="websockets-sansio",  # what uvicorn picks by default with websockets installed
-        ws_per_message_deflate=False,
-        log_level="warning",
-        access_log=False,
-    )
+    serve(app)

@@ -14,12 +14,11 @@ Usage: python bench/reference/session_py.py PORT
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from typing import Any
 from urllib.parse import parse_qs
 
 import socketio
-import uvicorn
+from _uvicorn import serve  # bench/reference is on sys.path: the script's own folder
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
@@ -68,15 +67,4 @@ async def oh_user_action(sid: str, data: Any) -> dict[str, Any]:
 app = socketio.ASGIApp(sio, socketio_path="socket.io")
 
 if __name__ == "__main__":
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        loop="asyncio",
-        http="h11",
-        ws="websockets-sansio",  # what uvicorn picks by default with websockets installed
-        ws_per_message_deflate=False,
-        log_level="warning",
-        access_log=False,
-        backlog=4096,
-    )
+    serve(app)
