@@ -1,11 +1,15 @@
-"""One task that fires many deadlines: connect timeouts and expiring ack callbacks.
+"""One task that fires many deadlines: the one timer queue of the whole server.
+
+Used for Socket.IO connect timeouts and expiring ack callbacks, Engine.IO polling heartbeats, and the
+supervisor's idle-session deadlines. It lives in ``actors/`` because ``actors/`` may import nothing of
+``server/`` while ``server/`` may import ``actors/``; it is a leaf module with no actor knowledge.
 
 Owns: ``TimerQueue``, a heap of (deadline, callback) served by a single task that sleeps in a cancel scope
 whose deadline is always the earliest one; scheduling an earlier deadline moves the scope's deadline, so
 nothing polls and a connection costs no task of its own. Callbacks are synchronous and must not block; an
 exception in one is logged and never stops the queue.
 
-Knows nothing of Socket.IO: callers decide what a deadline means.
+Knows nothing of Socket.IO, Engine.IO or actors: callers decide what a deadline means.
 """
 
 from __future__ import annotations
