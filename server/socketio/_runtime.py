@@ -44,7 +44,6 @@ from server.socketio._sockets import (
     AckCallback,
     AckWaiter,
     Connection,
-    EngineSocketLike,
     NamespaceSocket,
     Outgoing,
 )
@@ -61,6 +60,7 @@ from server.socketio.protocol import (
     SocketIOProtocol,
 )
 from server.socketio.rooms import RoomIndex
+from server.socketio.transport import Transport
 
 log = structlog.get_logger("server.socketio.server")
 
@@ -167,7 +167,7 @@ class ServerRuntime:
 
     # -- EngineApp ---------------------------------------------------------------------------------------
 
-    async def engine_connect(self, sock: EngineSocketLike) -> None:
+    async def engine_connect(self, sock: Transport) -> None:
         self._require_nursery()
         deadline = trio.current_time() + self.connect_timeout
         proto = SocketIOProtocol(
@@ -181,7 +181,7 @@ class ServerRuntime:
         self._conns[sock.sid] = conn
         conn.timer = self._timers.call_at(deadline, functools.partial(self._connect_timeout, conn))
 
-    async def engine_message(self, sock: EngineSocketLike, data: str | bytes) -> None:
+    async def engine_message(self, sock: Transport, data: str | bytes) -> None:
         conn = self._conns.get(sock.sid)
         if conn is None or conn.sock is not sock:
             return
@@ -202,7 +202,7 @@ class ServerRuntime:
             log.info("socketio protocol violation, closing", eio_sid=sock.sid, reason=event.reason)
             sock.close(DisconnectReason.PROTOCOL_ERROR)
 
-    async def engine_disconnect(self, sock: EngineSocketLike, reason: str) -> None:
+    async def engine_disconnect(self, sock: Transport, reason: str) -> None:
         conn = self._conns.get(sock.sid)
         if conn is None or conn.sock is not sock:
             return

@@ -16,9 +16,8 @@ from typing import Any, TypeVar
 
 import trio
 
-from server.engineio import EngineConfig, EngineServer, OutgoingMessage
-from server.http import HttpConfig, HttpServer, Router
-from server.socketio import codec, serving
+from server.engineio import EngineConfig, EngineServer, OutgoingMessage, serving
+from server.socketio import codec
 from server.socketio._runtime import ServerRuntime, inline_connection
 from server.socketio._sockets import AckWaiter, Outgoing
 from server.socketio.errors import DisconnectReason, TimeoutError
@@ -372,8 +371,12 @@ class Server(ServerRuntime):
 
     def engine_server(self, config: EngineConfig | None = None, **options: Any) -> EngineServer:
         """The ``EngineServer`` (an HTTP handler: ``router.mount("/socket.io/", engine.handle)``) whose
-        application is this server. Run ``engine.run`` and ``sio.run`` in your nursery, or use ``serve``."""
-        return serving.engine_server(self, config, **options)
+        application is this server; ``options`` (and ``Server(**engine_options)``) override ``EngineConfig``
+        fields (``ping_interval``, ``ping_timeout``, ``max_payload``, ...). Run ``engine.run`` and
+        ``sio.run`` in your nursery, or use ``serve``."""
+        changes = {**self.engine_options, **options}
+        base = config or EngineConfig()
+        return EngineServer(self, base.with_(**changes) if changes else base)
 
     async def serve(
         self,
@@ -381,14 +384,14 @@ class Server(ServerRuntime):
         port: int = 5000,
         *,
         path: str = serving.DEFAULT_PATH,
-        router: Router | None = None,
-        http_config: HttpConfig | None = None,
+        router: serving.Router | None = None,
+        http_config: serving.HttpConfig | None = None,
         engine_config: EngineConfig | None = None,
-        task_status: trio.TaskStatus[HttpServer] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[serving.HttpServer] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Run the whole stack (HTTP, Engine.IO, this server) until cancelled: ``trio.run(sio.serve, host,
         port)`` or ``http = await nursery.start(sio.serve, "127.0.0.1", 0)``."""
         await serving.serve(
-            self, host, port, path=path, router=router, http_config=http_config,
-            engine_config=engine_config, task_status=task_status,
+            self.engine_server(engine_config), self.run, host, port, path=path, router=router,
+            http_config=http_config, task_status=task_status,
         )
