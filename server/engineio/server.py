@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 
 import structlog
@@ -50,8 +51,16 @@ ERROR_MESSAGES = {
 class EngineServer:
     """Mount ``handle`` at the Engine.IO path; run ``run`` in a nursery you own (polling needs it)."""
 
-    def __init__(self, app: EngineApp, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        app: EngineApp,
+        config: EngineConfig | None = None,
+        *,
+        on_upgrade: Callable[[EngineSocket], object] | None = None,
+    ) -> None:
+        """``on_upgrade(sock)``, if given, is called (synchronously) when a polling socket upgrades."""
         self.app = app
+        self.on_upgrade = on_upgrade
         self.config = config or EngineConfig()
         self._cors = CorsPolicy(self.config.cors_allowed_origins, self.config.cors_credentials)
         self._sockets: dict[str, EngineSocket] = {}
@@ -153,6 +162,11 @@ class EngineServer:
         """``sock`` closed: its sid is unknown from now on."""
         if self._sockets.get(sock.sid) is sock:
             del self._sockets[sock.sid]
+
+    def upgraded(self, sock: EngineSocket) -> None:
+        """``sock`` moved to its websocket."""
+        if self.on_upgrade is not None:
+            self.on_upgrade(sock)
 
     def defer_disconnect(self, sock: EngineSocket) -> None:
         """Have ``sock.notify_disconnect()`` run in a task of ``run`` (no request task is there to)."""

@@ -81,6 +81,9 @@ class SocketHost(Protocol):
     def forget(self, sock: EngineSocket) -> None:
         """The socket is closed: its sid is unknown from now on."""
 
+    def upgraded(self, sock: EngineSocket) -> None:
+        """The socket moved to its websocket (an observer may want to know)."""
+
     def defer_disconnect(self, sock: EngineSocket) -> None:
         """Run ``sock.notify_disconnect()`` soon in a task of the server (no request task will)."""
 
@@ -363,6 +366,7 @@ class EngineSocket:
                     self._ws = ws
                     upgraded = True
                     self._sync()  # flush what waited for the switch
+                    self._host.upgraded(self)
                     break
                 elif action is ProbeAction.FAILED:
                     break
