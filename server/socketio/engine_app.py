@@ -129,16 +129,18 @@ class EngineApplication(Delivery):
         if conn is None or conn.sock is not sock:
             return
         del self._conns[sock.sid]
-        if self._instruments:
-            self._notify("engine_disconnected", sock.sid, reason)
         if conn.timer is not None:
             self._timers.cancel(conn.timer)
             conn.timer = None
         conn.proto.close()
         sio_reason = _ENGINE_REASONS.get(reason, reason)
-        for nss in list(conn.sockets.values()):
-            await self._end(nss, sio_reason)
-        self._fail_acks(conn.proto.drain_acks())
+        try:
+            for nss in list(conn.sockets.values()):
+                await self._end(nss, sio_reason)
+            self._fail_acks(conn.proto.drain_acks())
+        finally:
+            if self._instruments:  # after the sids' own disconnects, even if cancelled
+                self._notify("engine_disconnected", sock.sid, reason)
 
     def engine_upgraded(self, sock: Transport) -> None:
         """The engine's ``on_upgrade``: the connection moved to a websocket."""
