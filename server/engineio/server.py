@@ -26,8 +26,9 @@ import trio
 from actors.timers import TimerQueue
 from server.engineio.config import EngineConfig
 from server.engineio.cors import CorsPolicy
+from server.engineio.interfaces import EngineApp
 from server.engineio.protocol import TRANSPORT_ERROR, SocketProtocol
-from server.engineio.socket import EngineApp, EngineSocket
+from server.engineio.socket import EngineSocket
 from server.http.types import Request, Response, WebSocketAccept
 from server.http.websocket import WebSocket
 

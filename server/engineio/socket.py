@@ -1,15 +1,15 @@
-"""The Engine.IO socket the application sees, its transports, and the application's interface.
+"""The Engine.IO socket the application sees, and its transports.
 
 Owns: ``EngineSocket``, the thin trio glue around one ``SocketProtocol``, and every piece of state that
 glue needs: it moves the outbox to the websocket or wakes the pending GET, closes transports when the
 protocol says so, keeps its polling heartbeat in the server's ``TimerQueue``, and calls
-``engine_disconnect`` exactly once. The transports are its methods (nothing outside touches its state):
+``engine_disconnect`` exactly once. The transports are its methods, so nothing outside touches its state:
 answering a polling GET (wait until something is queued, then flush it all as one payload) and POST
 (decode the payload, hand each message to the application in order), the websocket reader loop (one packet
 per message; the heartbeat deadline is a cancel scope around ``receive()``, so a websocket costs no task
-beyond the HTTP connection's own) and the upgrade probe loop. Also ``EngineApp`` and ``SocketHost`` (what
-the socket needs of its server). Knows nothing of HTTP routing, CORS or sid allocation (``server.py``), the
-protocol decisions are ``protocol.py``'s, and nothing of Socket.IO.
+beyond the HTTP connection's own) and the upgrade probe loop. Knows nothing of HTTP routing, CORS or sid
+allocation (``server.py``, through ``interfaces.SocketHost``), nothing of Socket.IO; the protocol
+decisions are ``protocol.py``'s.
 
 Where the application's coroutines run (the contract in docs/architecture.md): ``engine_connect`` in the
 handshake request (polling) or the websocket's reader task; ``engine_message`` in the task that read the
@@ -20,12 +20,12 @@ socket is on a websocket, in the POST request that carried the close or the bad 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
 
-from actors.timers import Timer, TimerQueue
+from actors.timers import Timer
 from server.engineio._state import Phase, PhaseError, is_polling
 from server.engineio.codec import (
     PROBE_PONG,
@@ -35,7 +35,7 @@ from server.engineio.codec import (
     decode_payload,
     encode_message,
 )
-from server.engineio.config import EngineConfig
+from server.engineio.interfaces import SocketHost
 from server.engineio.protocol import (
     SERVER_DISCONNECT,
     TRANSPORT_CLOSE,
@@ -54,38 +54,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 _NOTIFY_NONE, _NOTIFY_QUEUED, _NOTIFY_DONE = range(3)
-
-
-class EngineApp(Protocol):
-    """What the layer above (Socket.IO) implements."""
-
-    async def engine_connect(self, sock: EngineSocket) -> None: ...
-
-    async def engine_message(self, sock: EngineSocket, data: str | bytes) -> None: ...
-
-    async def engine_disconnect(self, sock: EngineSocket, reason: str) -> None: ...
-
-
-class SocketHost(Protocol):
-    """What an ``EngineSocket`` needs of its server (``EngineServer`` is one)."""
-
-    @property
-    def app(self) -> EngineApp: ...
-
-    @property
-    def config(self) -> EngineConfig: ...
-
-    @property
-    def timers(self) -> TimerQueue: ...
-
-    def forget(self, sock: EngineSocket) -> None:
-        """The socket is closed: its sid is unknown from now on."""
-
-    def upgraded(self, sock: EngineSocket) -> None:
-        """The socket moved to its websocket (an observer may want to know)."""
-
-    def defer_disconnect(self, sock: EngineSocket) -> None:
-        """Run ``sock.notify_disconnect()`` soon in a task of the server (no request task will)."""
 
 
 def _message_size(raw: str | bytes, limit: int) -> int:
