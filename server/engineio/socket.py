@@ -146,8 +146,8 @@ class EngineSocket:
 
     def abort(self, reason: str = TRANSPORT_ERROR) -> None:
         """Close at once with ``reason``, dropping what is queued (the client broke a limit)."""
-        if self._proto.abort(reason):
-            self._sync()
+        self._proto.abort(reason)
+        self._sync()
 
     async def wait_writable(self) -> None:
         """Return once the socket can take more without risking its bound (or is closed)."""
