@@ -52,7 +52,7 @@ async def test_after_the_upgrade_the_websocket_reader_keeps_the_heartbeat(
     assert probe.sent == ["3probe", "2"]  # pinged once, by the websocket reader
     assert len(h.server.timers) == 0  # the polling entry fired and was not rescheduled
     probe.client_send("3")
-    await trio.sleep(FAST.ping_interval)
+    await trio.sleep(FAST.ping_interval + 1)
     assert probe.sent == ["3probe", "2", "2"]  # the next ping, 25 s after the pong
     probe.client_send("3")
     await trio.testing.wait_all_tasks_blocked()
