@@ -3,9 +3,12 @@
 Owns: ``Metrics``: the counters fed by the supervisor's ``on_event(kind, n, labels)`` hook (O(1) per event:
 one dict lookup and one increment), the latency histograms fed by ``observe(kind, seconds, labels)``, the
 gauges computed at scrape time by a custom collector (sessions by state, connections, mailbox depth, turns
-running, uptime), and ``render`` (the exposition format, negotiated from ``Accept`` by prometheus_client;
-never written by hand). Knows nothing of HTTP routing or the admin token (``server.admin`` serves it), and
-reaches the live system only through the callables given to ``watch``.
+running, uptime), the Socket.IO and Engine.IO counts (``SocketIOCounters``, an ``Instrumentation`` the
+application registers with ``sio.add_instrumentation(metrics.socketio)``: plain integer increments on the
+hot path, turned into metrics at scrape time), and ``render`` (the exposition format, negotiated from
+``Accept`` by prometheus_client; never written by hand). Knows nothing of HTTP routing or the admin token
+(``server.admin`` serves it), and reaches the live system only through the callables given to ``watch``
+and the instrumentation hooks.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 
 from actors.lifecycle import ActorState
 from actors.supervisor import SessionInfo
+from server.socketio.instrument import Handshake, Instrumentation, Target
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +91,95 @@ class _Counter:
             self.counter.labels(*values).inc(n)
 
 
+class SocketIOCounters(Instrumentation):
+    """Socket.IO and Engine.IO counts from the server's instrumentation hooks: an int increment each."""
+
+    def __init__(self) -> None:
+        self.connects = 0
+        self.disconnects: dict[str, int] = {}  # by reason (a small fixed set of strings)
+        self.events_received = 0
+        self.events_sent = 0
+        self.engine_opened: dict[str, int] = {}  # by transport
+        self.engine_closed: dict[str, int] = {}  # by reason
+        self.upgrades = 0
+
+    def socket_connected(self, sid: str, namespace: str, handshake: Handshake) -> None:
+        self.connects += 1
+
+    def socket_disconnected(self, sid: str, namespace: str, reason: str) -> None:
+        self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
+
+    def event_received(self, sid: str, namespace: str, event: Any, args: list[Any]) -> None:
+        self.events_received += 1
+
+    def event_sent(self, target: Target, namespace: str, event: Any, args: Any) -> None:
+        self.events_sent += 1
+
+    def engine_connected(self, eio_sid: str, transport: str) -> None:
+        self.engine_opened[transport] = self.engine_opened.get(transport, 0) + 1
+
+    def engine_disconnected(self, eio_sid: str, reason: str) -> None:
+        self.engine_closed[reason] = self.engine_closed.get(reason, 0) + 1
+
+    def transport_upgraded(self, eio_sid: str, transport: str) -> None:
+        self.upgrades += 1
+
+    def collect(self) -> Iterable[Metric]:
+        """The counts as metrics (a collector of the registry calls this at scrape time)."""
+        disconnected = sum(self.disconnects.values())
+        yield _counter("socketio_connects", "Socket.IO namespace connections accepted.", self.connects)
+        yield _counter(
+            "socketio_disconnects", "Socket.IO namespace connections ended, by reason.",
+            labelled=("reason", self.disconnects),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_socketio_connected", "Socket.IO namespace connections open now.",
+            value=self.connects - disconnected,
+        )
+        yield _counter("socketio_events_received", "Socket.IO events received from clients.",
+                       self.events_received)
+        yield _counter("socketio_events_sent", "Socket.IO events emitted (once per emit call or sid).",
+                       self.events_sent)
+        opened = sum(self.engine_opened.values())
+        yield _counter(
+            "engineio_connections", "Engine.IO connections opened, by first transport.",
+            labelled=("transport", self.engine_opened),
+        )
+        yield _counter(
+            "engineio_disconnections", "Engine.IO connections closed, by reason.",
+            labelled=("reason", self.engine_closed),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_engineio_open", "Engine.IO connections open now.",
+            value=opened - sum(self.engine_closed.values()),
+        )
+        yield _counter("engineio_upgrades", "Engine.IO connections upgraded from polling to websocket.",
+                       self.upgrades)
+
+
+def _counter(
+    name: str, help_text: str, value: int = 0, labelled: tuple[str, Mapping[str, int]] | None = None
+) -> Metric:
+    if labelled is None:
+        return CounterMetricFamily(f"{PREFIX}_{name}", help_text, value=value)
+    label, counts = labelled
+    family = CounterMetricFamily(f"{PREFIX}_{name}", help_text, labels=[label])
+    for key, n in sorted(counts.items()):
+        family.add_metric([key or UNLABELLED], n)
+    return family
+
+
+class _SocketIOCollector:
+    def __init__(self, counters: SocketIOCounters) -> None:
+        self.counters = counters
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        return self.counters.collect()
+
+
 class Metrics:
     """``metrics.on_event`` goes to ``Supervisor(on_event=...)``; ``watch`` binds the live gauges."""
 
@@ -118,6 +212,9 @@ class Metrics:
         }
         self._live = _LiveCollector()
         self.registry.register(self._live)
+        #: Register with ``sio.add_instrumentation(metrics.socketio)``.
+        self.socketio = SocketIOCounters()
+        self.registry.register(_SocketIOCollector(self.socketio))
         ProcessCollector(registry=self.registry)
 
     # ---- hooks (called on the hot path: O(1), never raise) -------------------------------------------

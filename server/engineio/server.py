@@ -1,39 +1,40 @@
-"""The Engine.IO server: an HTTP handler that routes requests to sessions, and the polling timer.
+"""The Engine.IO server: an HTTP handler that routes requests to sessions, and the server's tasks.
 
 Owns: ``EngineServer``: request validation with the Engine.IO error codes (in Node's order: transport,
-origin, sid, method, handshake transport, protocol version), the handshake (sid allocation, open packet,
-``engine_connect``), the sid table, and ``run``: one task per server holding a heap of polling-socket
-deadlines (heartbeats and close lingers) and spawning the ``engine_disconnect`` calls no request task is
-there to make. Knows nothing of HTTP parsing (``server.http``), of packet semantics (``protocol.py``) or
-of Socket.IO.
+origin, sid, method, handshake transport, protocol version), the handshake (sid allocation, then the
+socket's own handshake), the sid table, and ``run``: the one ``TimerQueue`` task holding every polling
+socket's deadline (heartbeats and close lingers), and the ``engine_disconnect`` calls no request task is
+there to make. Knows nothing of HTTP parsing (``server.http``), of packet semantics (``protocol.py``), of a
+socket's state (``socket.py``) or of Socket.IO.
 
-Why a timer heap for polling: a polling socket has no task of its own between requests, and giving it one
-would cost a task per socket for something that is usually upgraded within milliseconds. One heap task
-per server checks a deadline per socket at exactly its time (no periodic sweep). Websocket sockets keep
-their deadline in their reader task instead (``transports.read_websocket``).
+Why a timer queue for polling: a polling socket has no task of its own between requests, and giving it one
+would cost a task per socket for something that is usually upgraded within milliseconds. One timer task
+per server fires a deadline per socket at exactly its time (no periodic sweep). Websocket sockets keep
+their deadline in their reader task instead (``EngineSocket``'s reader loop).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import math
 import secrets
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 
 import structlog
 import trio
 
-from server.engineio import transports
+from actors.timers import TimerQueue
 from server.engineio.config import EngineConfig
 from server.engineio.cors import CorsPolicy
+from server.engineio.interfaces import EngineApp
 from server.engineio.protocol import TRANSPORT_ERROR, SocketProtocol
-from server.engineio.socket import NOTIFY_DONE, NOTIFY_NONE, NOTIFY_QUEUED, EngineApp, EngineSocket
+from server.engineio.socket import EngineSocket
 from server.http.types import Request, Response, WebSocketAccept
 from server.http.websocket import WebSocket
 
 log = structlog.get_logger(__name__)
+
+TEXT = "text/plain; charset=UTF-8"
 
 UNKNOWN_TRANSPORT, UNKNOWN_SID, BAD_HANDSHAKE_METHOD, BAD_REQUEST, FORBIDDEN, UNSUPPORTED_PROTOCOL_VERSION = (
     range(6)
@@ -51,13 +52,20 @@ ERROR_MESSAGES = {
 class EngineServer:
     """Mount ``handle`` at the Engine.IO path; run ``run`` in a nursery you own (polling needs it)."""
 
-    def __init__(self, app: EngineApp, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        app: EngineApp,
+        config: EngineConfig | None = None,
+        *,
+        on_upgrade: Callable[[EngineSocket], object] | None = None,
+    ) -> None:
+        """``on_upgrade(sock)``, if given, is called (synchronously) when a polling socket upgrades."""
         self.app = app
+        self.on_upgrade = on_upgrade
         self.config = config or EngineConfig()
         self._cors = CorsPolicy(self.config.cors_allowed_origins, self.config.cors_credentials)
         self._sockets: dict[str, EngineSocket] = {}
-        self._timers: list[tuple[float, int, EngineSocket]] = []
-        self._seq = itertools.count()
+        self.timers = TimerQueue()  # every polling socket's next deadline
         self._wake: trio.Event | None = None
         self._pending_notify: deque[EngineSocket] = deque()
 
@@ -93,23 +101,21 @@ class EngineServer:
             if upgrade:
                 if transport != "websocket":
                     return self._error(request, BAD_REQUEST)
-                return WebSocketAccept(partial(transports.probe, sock))
+                return WebSocketAccept(sock.probe)
             if sock.transport != transport:
                 return self._error(request, BAD_REQUEST)  # e.g. polling after the upgrade
             if request.method == "GET":
-                response = await transports.poll(sock)
-                if response is None:
+                body = await sock.poll()
+                if body is None:
                     log.info("engine.io overlapping GET", sid=sid)
                     return self._error(request, BAD_REQUEST)
-                response.headers.extend(cors.headers(request))
-                return response
+                return Response(200, body.encode("utf-8"), cors.headers(request), TEXT)
             if request.method == "POST":
                 if len(request.body) > self.config.max_payload:
                     # Node answers 413 and drops the body; we also close: the client broke maxPayload.
-                    sock._proto.abort(TRANSPORT_ERROR)
-                    sock._sync()
+                    sock.abort(TRANSPORT_ERROR)
                     return Response(413, b"", cors.headers(request))
-                if not await transports.post(sock, request):
+                if not await sock.post(request):
                     return self._error(request, BAD_REQUEST)
                 return Response(200, b"ok", cors.headers(request), "text/html")
             return self._error(request, BAD_REQUEST)
@@ -135,97 +141,52 @@ class EngineServer:
 
     # -- handshakes --------------------------------------------------------------------------------------
 
-    def _create(self, request: Request, transport: str) -> EngineSocket:
+    def _create(self, request: Request, transport: str, ws: WebSocket | None = None) -> EngineSocket:
         sid = secrets.token_urlsafe(15)
         while sid in self._sockets:
             sid = secrets.token_urlsafe(15)
         proto = SocketProtocol(sid, transport, self.config, trio.current_time())
-        sock = EngineSocket(self, proto, request)
+        sock = EngineSocket(self, proto, request, ws)
         self._sockets[sid] = sock
         return sock
 
-    async def _connect(self, sock: EngineSocket) -> None:
-        """``engine_connect``; if it raises, the socket is dropped without ``engine_disconnect``."""
-        log.debug("engine.io socket open", sid=sock.sid, transport=sock.transport)
-        try:
-            await self.app.engine_connect(sock)
-        except BaseException:
-            sock._notify = NOTIFY_DONE
-            sock._proto.abort(TRANSPORT_ERROR)
-            sock._sync()
-            raise
-        sock._connected = True
-
     async def _open_polling(self, request: Request) -> Response:
-        sock = self._create(request, "polling")
-        body = sock._proto.open_packet("polling")
-        await self._connect(sock)
-        sock._sync()  # schedule the heartbeat
-        if sock.closed:
-            await sock._notify_disconnect()  # closed inside engine_connect
-        return Response(200, body.encode(), self._cors.headers(request), transports.TEXT)
+        body = await self._create(request, "polling").open_polling()
+        return Response(200, body.encode(), self._cors.headers(request), TEXT)
 
     async def _open_websocket(self, request: Request, ws: WebSocket) -> None:
-        sock = self._create(request, "websocket")
-        sock._ws = ws
-        ws.send(sock._proto.open_packet("websocket"))
-        try:
-            await self._connect(sock)
-        except BaseException:
-            ws.close()
-            raise
-        sock._sync()
-        await transports.read_websocket(sock, ws)
+        await self._create(request, "websocket", ws).open_websocket()
 
-    # -- session table and polling timers (called by EngineSocket._sync) ----------------------------------
+    # -- SocketHost: called by the sockets ----------------------------------------------------------------
 
-    def _forget(self, sock: EngineSocket) -> None:
+    def forget(self, sock: EngineSocket) -> None:
+        """``sock`` closed: its sid is unknown from now on."""
         if self._sockets.get(sock.sid) is sock:
             del self._sockets[sock.sid]
 
-    def _schedule(self, sock: EngineSocket) -> None:
-        """Make the heap hold the socket's next deadline. Entries whose time no longer matches the
-        socket's ``_timer_at`` are stale and skipped when they come up (at most a few per socket)."""
-        deadline = sock._proto.next_deadline()
-        if deadline == sock._timer_at or math.isinf(deadline):
-            return
-        sock._timer_at = deadline
-        heapq.heappush(self._timers, (deadline, next(self._seq), sock))
-        if self._timers[0][2] is sock and self._wake is not None:
-            self._wake.set()
+    def upgraded(self, sock: EngineSocket) -> None:
+        """``sock`` moved to its websocket."""
+        if self.on_upgrade is not None:
+            self.on_upgrade(sock)
 
-    def _defer_notify(self, sock: EngineSocket) -> None:
-        if sock._notify != NOTIFY_NONE or not sock._connected:
-            return
-        sock._notify = NOTIFY_QUEUED
+    def defer_disconnect(self, sock: EngineSocket) -> None:
+        """Have ``sock.notify_disconnect()`` run in a task of ``run`` (no request task is there to)."""
         self._pending_notify.append(sock)
         if self._wake is not None:
             self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The polling timer heap and the deferred ``engine_disconnect`` calls. Runs until cancelled."""
+        """The polling timers and the deferred ``engine_disconnect`` calls. Runs until cancelled."""
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.timers.run)
             task_status.started()
-            timers = self._timers
             pending = self._pending_notify
             while True:
                 if pending:
                     await trio.lowlevel.checkpoint()
                 else:
                     wake = self._wake = trio.Event()
-                    with trio.move_on_at(timers[0][0] if timers else math.inf):
-                        await wake.wait()
+                    await wake.wait()
                     self._wake = None
-                now = trio.current_time()
-                while timers and timers[0][0] <= now:
-                    at, _, sock = heapq.heappop(timers)
-                    if sock._timer_at != at:
-                        continue
-                    sock._timer_at = None
-                    if sock._ws is None:
-                        sock._proto.on_timer(now)
-                        sock._sync()
                 while pending:
-                    sock = pending.popleft()
-                    if sock._notify != NOTIFY_DONE:
-                        nursery.start_soon(sock._notify_disconnect_shielded)
+                    nursery.start_soon(pending.popleft().notify_disconnect)

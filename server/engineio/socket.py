@@ -1,10 +1,15 @@
-"""The Engine.IO socket the application sees, and the application's interface.
+"""The Engine.IO socket the application sees, and its transports.
 
-Owns: ``EngineSocket`` (the thin trio glue around one ``SocketProtocol``: it moves the outbox to the
-websocket or wakes the pending GET, closes transports when the protocol says so, schedules the polling
-heartbeat with the server's timer, and calls ``engine_disconnect`` exactly once) and ``EngineApp``.
-Knows nothing of HTTP routing or request parsing (``server.py``, ``transports.py``) and nothing of
-Socket.IO.
+Owns: ``EngineSocket``, the thin trio glue around one ``SocketProtocol``, and every piece of state that
+glue needs: it moves the outbox to the websocket or wakes the pending GET, closes transports when the
+protocol says so, keeps its polling heartbeat in the server's ``TimerQueue``, and calls
+``engine_disconnect`` exactly once. The transports are its methods, so nothing outside touches its state:
+answering a polling GET (wait until something is queued, then flush it all as one payload) and POST
+(decode the payload, hand each message to the application in order), the websocket reader loop (one packet
+per message; the heartbeat deadline is a cancel scope around ``receive()``, so a websocket costs no task
+beyond the HTTP connection's own) and the upgrade probe loop. Knows nothing of HTTP routing, CORS or sid
+allocation (``server.py``, through ``interfaces.SocketHost``), nothing of Socket.IO; the protocol
+decisions are ``protocol.py``'s.
 
 Where the application's coroutines run (the contract in docs/architecture.md): ``engine_connect`` in the
 handshake request (polling) or the websocket's reader task; ``engine_message`` in the task that read the
@@ -15,34 +20,47 @@ socket is on a websocket, in the POST request that carried the close or the bad 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
 
-from server.engineio._state import Phase, is_polling
-from server.engineio.codec import OutgoingMessage, encode_message
-from server.engineio.protocol import SERVER_DISCONNECT, TRANSPORT_CLOSE, TRANSPORT_ERROR, SocketProtocol
+from actors.timers import Timer
+from server.engineio._state import Phase, PhaseError, is_polling
+from server.engineio.codec import (
+    PROBE_PONG,
+    DecodeError,
+    OutgoingMessage,
+    decode_packet,
+    decode_payload,
+    encode_message,
+)
+from server.engineio.interfaces import SocketHost
+from server.engineio.protocol import (
+    SERVER_DISCONNECT,
+    TRANSPORT_CLOSE,
+    TRANSPORT_ERROR,
+    PollStart,
+    ProbeAction,
+    SocketProtocol,
+)
 from server.http.frames import CLOSE_POLICY
 from server.http.types import Request
+from server.http.websocket import WebSocketClosed
 
 if TYPE_CHECKING:
-    from server.engineio.server import EngineServer
     from server.http.websocket import WebSocket
 
 log = structlog.get_logger(__name__)
 
-NOTIFY_NONE, NOTIFY_QUEUED, NOTIFY_DONE = range(3)
+_NOTIFY_NONE, _NOTIFY_QUEUED, _NOTIFY_DONE = range(3)
 
 
-class EngineApp(Protocol):
-    """What the layer above (Socket.IO) implements."""
-
-    async def engine_connect(self, sock: EngineSocket) -> None: ...
-
-    async def engine_message(self, sock: EngineSocket, data: str | bytes) -> None: ...
-
-    async def engine_disconnect(self, sock: EngineSocket, reason: str) -> None: ...
+def _message_size(raw: str | bytes, limit: int) -> int:
+    """Bytes of a websocket message, without encoding a str that cannot be over ``limit``."""
+    if isinstance(raw, str) and len(raw) * 4 > limit:
+        return len(raw.encode("utf-8"))
+    return len(raw)
 
 
 class EngineSocket:
@@ -52,31 +70,33 @@ class EngineSocket:
         "__weakref__",
         "_connected",
         "_drained",
+        "_host",
         "_notify",
         "_poll_wake",
         "_probe_ws",
         "_proto",
         "_reader_scope",
-        "_server",
-        "_timer_at",
+        "_timer",
         "_ws",
         "request",
         "sid",
     )
 
-    def __init__(self, server: EngineServer, proto: SocketProtocol, request: Request) -> None:
+    def __init__(
+        self, host: SocketHost, proto: SocketProtocol, request: Request, ws: WebSocket | None = None
+    ) -> None:
         self.sid = proto.sid
         self.request = request
-        self._server = server
+        self._host = host
         self._proto = proto
-        self._ws: WebSocket | None = None  # the websocket transport (opened so, or after the upgrade)
+        self._ws = ws  # the websocket transport (opened so, or after the upgrade)
         self._probe_ws: WebSocket | None = None  # an upgrade probe in progress
         self._poll_wake: trio.Event | None = None  # set when the pending GET can be answered
         self._drained: trio.Event | None = None  # polling wait_writable() waiters
         self._reader_scope: trio.CancelScope | None = None  # around the websocket reader's receive()
-        self._timer_at: float | None = None  # the live entry of this socket in the server's timer heap
+        self._timer: Timer | None = None  # the polling heartbeat in the server's timer queue
         self._connected = False  # engine_connect returned
-        self._notify = NOTIFY_NONE  # engine_disconnect: not yet / queued in the server / called
+        self._notify = _NOTIFY_NONE  # engine_disconnect: not yet / queued in the server / called
 
     def __repr__(self) -> str:
         return f"<EngineSocket sid={self.sid} phase={self._proto.phase.value}>"
@@ -124,6 +144,11 @@ class EngineSocket:
         if self._proto.server_close(trio.current_time(), reason):
             self._sync()
 
+    def abort(self, reason: str = TRANSPORT_ERROR) -> None:
+        """Close at once with ``reason``, dropping what is queued (the client broke a limit)."""
+        self._proto.abort(reason)
+        self._sync()
+
     async def wait_writable(self) -> None:
         """Return once the socket can take more without risking its bound (or is closed)."""
         ws = self._ws
@@ -131,11 +156,199 @@ class EngineSocket:
             await ws.wait_writable()
             return
         proto = self._proto
-        while proto.open and proto.buffered * 2 >= self._server.config.max_buffered_packets:
+        while proto.open and proto.buffered * 2 >= self._host.config.max_buffered_packets:
             if self._drained is None:
                 self._drained = trio.Event()
             await self._drained.wait()
         await trio.lowlevel.checkpoint()
+
+    # -- handshakes (called by EngineServer) -------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        """``engine_connect``; if it raises, the socket is dropped without ``engine_disconnect``."""
+        log.debug("engine.io socket open", sid=self.sid, transport=self.transport)
+        try:
+            await self._host.app.engine_connect(self)
+        except BaseException:
+            self._notify = _NOTIFY_DONE
+            self._proto.abort(TRANSPORT_ERROR)
+            self._sync()
+            raise
+        self._connected = True
+
+    async def open_polling(self) -> str:
+        """The polling handshake: ``engine_connect``, then the open packet to answer the GET with."""
+        body = self._proto.open_packet("polling")
+        await self._connect()
+        self._sync()  # schedule the heartbeat
+        if self.closed:
+            await self._notify_disconnect()  # closed inside engine_connect
+        return body
+
+    async def open_websocket(self) -> None:
+        """The websocket handshake on the socket's websocket, then its reader loop until it closes."""
+        ws = self._ws
+        assert ws is not None, "open_websocket needs a socket created with its websocket"
+        ws.send(self._proto.open_packet("websocket"))
+        try:
+            await self._connect()
+        except BaseException:
+            ws.close()
+            raise
+        self._sync()
+        await self._read_websocket(ws)
+
+    # -- polling -----------------------------------------------------------------------------------------
+
+    async def poll(self) -> str | None:
+        """A polling GET: the body to answer with. None means "overlap": the caller answers 400 (the
+        socket is closed)."""
+        proto = self._proto
+        start = proto.poll_begin()
+        if start is PollStart.OVERLAP:
+            self._sync()
+            return None
+        if start is PollStart.WAIT:
+            wake = self._poll_wake = trio.Event()
+            try:
+                await wake.wait()
+            except BaseException:
+                # Cancelled: the client went away (or the server is shutting down) with the GET pending.
+                if self._poll_wake is wake:
+                    self._poll_wake = None
+                if proto.poll_pending:
+                    proto.poll_abandoned()
+                    self._sync()
+                raise
+        body = proto.poll_take()
+        self._sync()
+        return body
+
+    async def post(self, request: Request) -> bool:
+        """A polling POST: each packet in order; messages go to the application in this task. Returns
+        False if the request must get a 400 (overlapping POST, binary content, an undecodable packet); the
+        socket is closed then."""
+        proto = self._proto
+        app = self._host.app
+        if request.headers.get("content-type", "").startswith("application/octet-stream"):
+            proto.decode_error()  # v4 sends binary as base64 text; Node rejects this content type too
+            self._sync()
+            await self._notify_disconnect()
+            return False
+        if not proto.post_begin():
+            self._sync()
+            await self._notify_disconnect()
+            return False
+        ok = True
+        try:
+            packets, error = decode_payload(request.body)
+            for packet in packets:
+                data = proto.receive(packet, trio.current_time())
+                self._sync()
+                if data is not None:
+                    await app.engine_message(self, data)
+                if not proto.open:
+                    break
+            else:
+                if error is not None and proto.open:
+                    proto.decode_error()
+                    self._sync()
+                    ok = False
+        finally:
+            proto.post_end()
+        await self._notify_disconnect()
+        return ok
+
+    # -- websocket ---------------------------------------------------------------------------------------
+
+    async def _read_websocket(self, ws: WebSocket) -> None:
+        """The reader loop of a socket whose transport is ``ws``; returns once the socket is closed, after
+        ``engine_disconnect``. The heartbeat runs here: ``move_on_at(next_deadline)`` around ``receive()``."""
+        proto = self._proto
+        app = self._host.app
+        limit = self._host.config.max_payload
+        try:
+            while proto.open:
+                with trio.move_on_at(proto.next_deadline()) as scope:
+                    self._reader_scope = scope
+                    try:
+                        raw = await ws.receive()
+                    finally:
+                        self._reader_scope = None
+                if scope.cancelled_caught:
+                    proto.on_timer(trio.current_time())
+                    self._sync()
+                    continue
+                if _message_size(raw, limit) > limit:
+                    proto.abort(TRANSPORT_ERROR)
+                    self._sync()
+                    break
+                try:
+                    packet = decode_packet(raw)
+                except DecodeError:
+                    proto.decode_error()
+                    self._sync()
+                    break
+                data = proto.receive(packet, trio.current_time())
+                self._sync()
+                if data is not None:
+                    await app.engine_message(self, data)
+        except WebSocketClosed:
+            proto.abort(TRANSPORT_CLOSE)
+        finally:
+            if proto.open:  # cancelled, or the application raised
+                proto.abort(TRANSPORT_CLOSE)
+            self._sync()
+            await self.notify_disconnect()
+
+    async def probe(self, ws: WebSocket) -> None:
+        """A websocket with the sid of this polling socket: the upgrade. On ``5`` it becomes the transport
+        and this task its reader; otherwise it is closed and the socket stays on polling."""
+        proto = self._proto
+        try:
+            proto.attach_probe(trio.current_time())
+        except PhaseError:
+            ws.close()  # a second websocket, one after the upgrade, or upgrades disabled
+            return
+        upgraded = False
+        self._probe_ws = ws
+        try:
+            while True:
+                with trio.move_on_at(proto.upgrade_deadline) as scope:
+                    self._reader_scope = scope
+                    try:
+                        raw = await ws.receive()
+                    finally:
+                        self._reader_scope = None
+                if scope.cancelled_caught:  # upgrade_timeout passed, or the socket closed
+                    break
+                try:
+                    action = proto.receive_probe(decode_packet(raw))
+                except DecodeError:
+                    break
+                if action is ProbeAction.REPLY:
+                    ws.send(PROBE_PONG)
+                    self._sync()  # the pending GET is answered "6"
+                elif action is ProbeAction.UPGRADED:
+                    self._probe_ws = None
+                    self._ws = ws
+                    upgraded = True
+                    self._sync()  # flush what waited for the switch
+                    self._host.upgraded(self)
+                    break
+                elif action is ProbeAction.FAILED:
+                    break
+        except WebSocketClosed:
+            pass
+        finally:
+            if not upgraded:
+                proto.probe_failed()
+                if self._probe_ws is ws:
+                    self._probe_ws = None
+                ws.close()
+                self._sync()
+        if upgraded:
+            await self._read_websocket(ws)
 
     # -- glue: called after every change of the protocol state -------------------------------------------
 
@@ -150,22 +363,41 @@ class EngineSocket:
         if wake is not None and proto.poll_ready():
             self._poll_wake = None
             wake.set()
-        if self._drained is not None and (proto.buffered * 2 < self._server.config.max_buffered_packets
+        if self._drained is not None and (proto.buffered * 2 < self._host.config.max_buffered_packets
                                           or not proto.open):
             self._drained.set()
             self._drained = None
         if proto.phase is Phase.CLOSED:
             self._closed()
         elif is_polling(proto.phase) and ws is None:
-            self._server._schedule(self)
+            self._schedule()
         if not proto.open:
             if self._probe_ws is not None:  # no upgrade for a closing socket
                 self._probe_ws.close()
                 self._probe_ws = None
                 if ws is None and self._reader_scope is not None:
                     self._reader_scope.cancel()  # the probe task's receive()
-            if ws is None:
-                self._server._defer_notify(self)
+            if ws is None and self._notify == _NOTIFY_NONE and self._connected:
+                self._notify = _NOTIFY_QUEUED
+                self._host.defer_disconnect(self)
+
+    def _schedule(self) -> None:
+        """Make the timer queue hold the socket's next polling deadline (heartbeat or close linger)."""
+        deadline = self._proto.next_deadline()
+        timer = self._timer
+        if timer is not None:
+            if timer.deadline == deadline:
+                return
+            self._host.timers.cancel(timer)
+            self._timer = None
+        if deadline != float("inf"):
+            self._timer = self._host.timers.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._ws is None:  # after the upgrade the websocket reader keeps the heartbeat
+            self._proto.on_timer(trio.current_time())
+            self._sync()
 
     def _flush_ws(self, ws: WebSocket) -> None:
         for packet in self._proto.take_outbox():
@@ -176,7 +408,11 @@ class EngineSocket:
                 return
 
     def _closed(self) -> None:
-        self._server._forget(self)
+        self._host.forget(self)
+        timer = self._timer
+        if timer is not None:
+            self._host.timers.cancel(timer)
+            self._timer = None
         ws = self._ws
         if ws is not None:
             ws.close()
@@ -186,14 +422,15 @@ class EngineSocket:
 
     async def _notify_disconnect(self) -> None:
         """Call ``engine_disconnect`` once, after ``engine_connect`` returned and once the socket closed."""
-        if self._notify == NOTIFY_DONE or not self._connected or self._proto.open:
+        if self._notify == _NOTIFY_DONE or not self._connected or self._proto.open:
             return
-        self._notify = NOTIFY_DONE
+        self._notify = _NOTIFY_DONE
         reason = self._proto.close_reason or TRANSPORT_CLOSE
         log.debug("engine.io socket closed", sid=self.sid, reason=reason, transport=self.transport)
-        await self._server.app.engine_disconnect(self, reason)
+        await self._host.app.engine_disconnect(self, reason)
 
-    async def _notify_disconnect_shielded(self) -> None:
-        """``_notify_disconnect`` that still runs (for at most ``disconnect_grace``) when cancelled."""
-        with trio.CancelScope(shield=True), trio.move_on_after(self._server.config.disconnect_grace):
+    async def notify_disconnect(self) -> None:
+        """``engine_disconnect`` if it is due and was not called yet; it still runs (for at most
+        ``disconnect_grace``) when cancelled."""
+        with trio.CancelScope(shield=True), trio.move_on_after(self._host.config.disconnect_grace):
             await self._notify_disconnect()

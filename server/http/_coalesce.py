@@ -2,7 +2,7 @@
 
 Owns: ``WriteCoalescer``, the listener-wide list of sockets holding frames written during the current
 scheduler pass, and the task that hands each socket's frames to the kernel in one ``send``. Knows nothing
-of WebSocket framing or state: a socket registers itself and gets ``_flush_pending()`` called back.
+of WebSocket framing or state: a socket registers itself and gets ``flush_pending()`` called back.
 
 Why. One action of a session typically produces several frames for one connection in the same pass (its
 events fanned out by one actor batch, then the ack); one syscall each is the largest single cost of a busy
@@ -25,8 +25,10 @@ import trio
 log = structlog.get_logger(__name__)
 
 
-class _Flushable(Protocol):
-    def _flush_pending(self) -> object: ...
+class Flushable(Protocol):
+    """A socket with frames to hand to the kernel at the end of the pass (``WebSocket``)."""
+
+    def flush_pending(self) -> object: ...
 
 
 class WriteCoalescer:
@@ -35,12 +37,12 @@ class WriteCoalescer:
     __slots__ = ("_dirty", "_parked", "_stopped")
 
     def __init__(self) -> None:
-        self._dirty: list[_Flushable] = []
+        self._dirty: list[Flushable] = []
         self._parked: trio.lowlevel.Task | None = None  # the flusher task while it waits for work
         self._stopped = True  # until ``run`` starts, and again once it ended
 
-    def register(self, sock: _Flushable) -> bool:
-        """Have ``sock._flush_pending()`` called at the end of this pass (once per registration: a socket
+    def register(self, sock: Flushable) -> bool:
+        """Have ``sock.flush_pending()`` called at the end of this pass (once per registration: a socket
         registers when its first pending frame arrives). False when no flusher runs: write directly."""
         if self._stopped:
             return False
@@ -75,6 +77,6 @@ class WriteCoalescer:
         dirty, self._dirty = self._dirty, []
         for sock in dirty:
             try:
-                sock._flush_pending()
+                sock.flush_pending()
             except Exception:  # a bug in one socket must not stop the others' output
                 log.exception("websocket flush failed")

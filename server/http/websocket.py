@@ -166,7 +166,7 @@ class WebSocket:
             pending.append(data)
             self._pending_size += len(data)
             if self._pending_size >= self._config.ws_low_water:
-                return self._flush_pending()
+                return self.flush_pending()
             return True
         coalescer = self._coalescer
         if coalescer is not None and len(data) < self._config.ws_low_water and coalescer.register(self):
@@ -175,7 +175,7 @@ class WebSocket:
             return True
         return self._send_now(data)
 
-    def _flush_pending(self) -> bool:
+    def flush_pending(self) -> bool:
         """Offer this pass's frames to the kernel in one ``send`` (the coalescer's callback). False if the
         socket was dropped (gone, or a slow consumer)."""
         pending = self._pending
@@ -390,7 +390,7 @@ class WebSocket:
         wait for the peer's close and for our last bytes to drain, within ``ws_close_timeout``, then drop the
         socket. Afterwards no task of this WebSocket is left."""
         self.close(code)
-        self._flush_pending()
+        self.flush_pending()
         with trio.move_on_after(self._config.ws_close_timeout):
             while self._state == _CLOSING:
                 try:

@@ -11,38 +11,15 @@ Knows nothing of handlers or rooms.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import trio
 
 from actors.timers import Timer
 from server.engineio import OutgoingMessage
-from server.http.types import Request
 from server.socketio.codec import EngineMessage
 from server.socketio.protocol import SocketIOProtocol
-
-
-class EngineSocketLike(Protocol):
-    """What this layer uses of ``server.engineio``'s ``EngineSocket``."""
-
-    @property
-    def sid(self) -> str: ...
-
-    @property
-    def request(self) -> Request: ...
-
-    @property
-    def transport(self) -> str: ...
-
-    @property
-    def closed(self) -> bool: ...
-
-    def send(self, data: str | bytes | OutgoingMessage) -> None: ...
-
-    def close(self, reason: str = ...) -> None: ...
-
-    async def wait_writable(self) -> None: ...
-
+from server.socketio.transport import Transport
 
 Outgoing = EngineMessage | OutgoingMessage
 
@@ -52,7 +29,7 @@ class Connection:
 
     __slots__ = ("environ", "inflight", "proto", "slot_free", "sock", "sockets", "timer")
 
-    def __init__(self, sock: EngineSocketLike, proto: SocketIOProtocol, environ: dict[str, Any]) -> None:
+    def __init__(self, sock: Transport, proto: SocketIOProtocol, environ: dict[str, Any]) -> None:
         self.sock = sock
         self.proto = proto
         self.environ = environ

@@ -4,7 +4,8 @@ Owns: the user-facing surface -- handler registration (``@sio.event``, ``@sio.on
 (``run``), emitting (``emit``, ``emit_nowait``, ``send``, ``send_packet_nowait`` with its shared-encoding
 cache, ``call``), rooms, sessions, disconnecting, per-sid data. The machinery underneath (the Engine.IO
 application, the sid lifecycle, dispatch, delivery, and the ``async_handlers`` choice, documented there)
-is ``server.socketio._runtime``; mounting and serving the whole stack is ``server.socketio.serving``.
+is ``engine_app.py`` over ``delivery.py``; mounting and serving the whole stack is
+``server.engineio.serving``.
 Knows nothing of HTTP or of Engine.IO's transports.
 """
 
@@ -16,11 +17,10 @@ from typing import Any, TypeVar
 
 import trio
 
-from server.engineio import EngineConfig, EngineServer, OutgoingMessage
-from server.http import HttpConfig, HttpServer, Router
-from server.socketio import codec, serving
-from server.socketio._runtime import ServerRuntime, inline_connection
+from server.engineio import EngineConfig, EngineServer, OutgoingMessage, serving
+from server.socketio import codec
 from server.socketio._sockets import AckWaiter, Outgoing
+from server.socketio.engine_app import EngineApplication, inline_connection
 from server.socketio.errors import DisconnectReason, TimeoutError
 from server.socketio.rooms import Rooms
 
@@ -60,12 +60,12 @@ def _ack_result(args: list[Any]) -> Any:
     return args[0] if len(args) == 1 else tuple(args)
 
 
-class Server(ServerRuntime):
+class Server(EngineApplication):
     """A Socket.IO v5 server on trio with python-socketio's ``AsyncServer`` API.
 
     Run it with ``await nursery.start(sio.run)`` (or ``sio.serve(...)``, which runs the whole stack), and
-    mount ``sio.engine_server()`` at ``/socket.io/``. Options are documented on ``ServerRuntime.__init__``;
-    ``async_handlers`` in ``server.socketio._runtime``.
+    mount ``sio.engine_server()`` at ``/socket.io/``. Options are documented on ``Delivery.__init__``;
+    ``async_handlers`` in ``server.socketio.engine_app``. Observers: ``add_instrumentation``.
     """
 
     reason = DisconnectReason
@@ -133,6 +133,9 @@ class Server(ServerRuntime):
         nss = self._lookup(sid, namespace)
         if nss is None:
             return False
+        if self._instruments:
+            sent = json_text if json_text is not None else data
+            self._notify("event_sent", sid, nss.namespace, event, sent)
         messages: Sequence[Outgoing]
         if cache is None:
             if json_text is not None and codec.is_text_packet_class(self.packet_class):
@@ -173,6 +176,8 @@ class Server(ServerRuntime):
         sids = self._rooms.recipients(namespace, target, skip_sid)
         if not sids:
             return
+        if self._instruments:
+            self._notify("event_sent", target, namespace, event, data)
         args = codec.args_from_data(data)
         if callback is not None:
             for sid in sids:
@@ -243,6 +248,8 @@ class Server(ServerRuntime):
                 "call() to the connection whose handler is running inline would wait for itself: "
                 "use Server(async_handlers=True) or call from another task"
             )
+        if self._instruments:
+            self._notify("event_sent", target, nss.namespace, event, data)
         waiter = AckWaiter()
         ack_id = conn.proto.register_ack(nss.namespace, waiter)
         try:
@@ -310,17 +317,25 @@ class Server(ServerRuntime):
         nss = self._lookup(sid, namespace)
         if nss is not None:
             self._rooms.enter(nss.namespace, sid, room)
+            if self._instruments:
+                self._notify("room_joined", sid, nss.namespace, room)
         return _DONE
 
     def leave_room(self, sid: str, room: str, namespace: str | None = None) -> _Done:
         nss = self._lookup(sid, namespace)
         if nss is not None:
             self._rooms.leave(nss.namespace, sid, room)
+            if self._instruments:
+                self._notify("room_left", sid, nss.namespace, room)
         return _DONE
 
     def close_room(self, room: str, namespace: str | None = None) -> _Done:
         """Every sid leaves ``room``."""
-        self._rooms.close_room(namespace or "/", room)
+        namespace = namespace or "/"
+        if self._instruments:
+            for sid in self._rooms.members(namespace, room) - {room}:
+                self._notify("room_left", sid, namespace, room)
+        self._rooms.close_room(namespace, room)
         return _DONE
 
     def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
@@ -372,8 +387,12 @@ class Server(ServerRuntime):
 
     def engine_server(self, config: EngineConfig | None = None, **options: Any) -> EngineServer:
         """The ``EngineServer`` (an HTTP handler: ``router.mount("/socket.io/", engine.handle)``) whose
-        application is this server. Run ``engine.run`` and ``sio.run`` in your nursery, or use ``serve``."""
-        return serving.engine_server(self, config, **options)
+        application is this server; ``options`` (and ``Server(**engine_options)``) override ``EngineConfig``
+        fields (``ping_interval``, ``ping_timeout``, ``max_payload``, ...). Run ``engine.run`` and
+        ``sio.run`` in your nursery, or use ``serve``."""
+        changes = {**self.engine_options, **options}
+        base = config or EngineConfig()
+        return EngineServer(self, base.with_(**changes) if changes else base, on_upgrade=self.engine_upgraded)
 
     async def serve(
         self,
@@ -381,14 +400,14 @@ class Server(ServerRuntime):
         port: int = 5000,
         *,
         path: str = serving.DEFAULT_PATH,
-        router: Router | None = None,
-        http_config: HttpConfig | None = None,
+        router: serving.Router | None = None,
+        http_config: serving.HttpConfig | None = None,
         engine_config: EngineConfig | None = None,
-        task_status: trio.TaskStatus[HttpServer] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[serving.HttpServer] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Run the whole stack (HTTP, Engine.IO, this server) until cancelled: ``trio.run(sio.serve, host,
         port)`` or ``http = await nursery.start(sio.serve, "127.0.0.1", 0)``."""
         await serving.serve(
-            self, host, port, path=path, router=router, http_config=http_config,
-            engine_config=engine_config, task_status=task_status,
+            self.engine_server(engine_config), self.run, host, port, path=path, router=router,
+            http_config=http_config, task_status=task_status,
         )

@@ -1,11 +1,12 @@
-"""The machinery under ``Server``: the Engine.IO application and the per-sid lifecycle (private).
+"""Socket.IO as an Engine.IO application: the per-connection and per-sid lifecycle (private).
 
-Owns: ``ServerRuntime``, the base of ``server.socketio.Server`` -- the ``EngineApp`` callbacks
-(``engine_connect`` / ``engine_message`` / ``engine_disconnect``) driving one ``SocketIOProtocol`` per
-Engine.IO connection, the namespace connect flow (connect handler, refusal, the connect backlog that keeps
-emits behind the CONNECT reply), ending sids (disconnect handlers), event and ack dispatch, non-blocking
-delivery to a sid, and the server-owned tasks (timer queue, handler tasks). The public API is in
-``server.py``. Knows nothing of HTTP or of Engine.IO's transports: it sees ``EngineSocket``s.
+Owns: ``EngineApplication`` (between ``delivery.Delivery`` and ``server.socketio.Server``) -- the
+``EngineApp`` callbacks (``engine_connect`` / ``engine_message`` / ``engine_disconnect``, and
+``engine_upgraded``) driving one ``SocketIOProtocol`` per Engine.IO connection, the namespace connect flow
+(connect handler, refusal, the connect backlog that keeps emits behind the CONNECT reply), ending sids
+(disconnect handlers), event and ack dispatch, and the instrumentation hooks of those moments. Options,
+tables and delivery are ``delivery.py``; the public API is ``server.py``. Knows nothing of HTTP or of
+Engine.IO's transports: it sees ``transport.Transport``s.
 
 Handler execution (the ``async_handlers`` choice):
 
@@ -30,28 +31,20 @@ import builtins
 import contextvars
 import functools
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 import trio
 from socketio import exceptions as sio_exceptions
 
-from actors.timers import TimerQueue
-from server.engineio import OutgoingMessage
-from server.socketio import codec
-from server.socketio._sockets import (
-    AckCallback,
-    AckWaiter,
-    Connection,
-    EngineSocketLike,
-    NamespaceSocket,
-    Outgoing,
-)
-from server.socketio.codec import Serializer
+from server.socketio._sockets import AckCallback, AckWaiter, Connection, NamespaceSocket
+from server.socketio.delivery import Delivery
 from server.socketio.environ import build_environ
 from server.socketio.errors import DisconnectReason
-from server.socketio.handlers import NOT_HANDLED, HandlerRegistry
+from server.socketio.handlers import NOT_HANDLED
+from server.socketio.instrument import Handshake
 from server.socketio.protocol import (
     AckReceived,
     ConnectRequested,
@@ -60,7 +53,7 @@ from server.socketio.protocol import (
     ProtocolViolation,
     SocketIOProtocol,
 )
-from server.socketio.rooms import RoomIndex
+from server.socketio.transport import Transport
 
 log = structlog.get_logger("server.socketio.server")
 
@@ -89,85 +82,12 @@ def _args_from_result(result: Any) -> list[Any]:
     return [result]
 
 
-class ServerRuntime:
-    """State and lifecycle of the Socket.IO server; ``Server`` adds the public API on top."""
-
-    def __init__(
-        self,
-        *,
-        namespaces: str | Iterable[str] | None = None,
-        connect_timeout: float = 45.0,
-        serializer: Serializer = "default",
-        always_connect: bool = False,
-        async_handlers: bool = False,
-        max_handlers_per_connection: int = 16,
-        max_pending_acks: int = 256,
-        max_ack_wait: float | None = 300.0,
-        max_attachments: int = 10,
-        max_binary_size: int = 16 * 1024 * 1024,
-        max_connect_backlog: int = 4096,
-        close_on_refusal: bool = False,
-        **engine_options: Any,
-    ) -> None:
-        """
-        :param namespaces: ``"*"`` accepts any namespace; a list accepts those; None (python-socketio's
-            default) accepts ``"/"``. Namespaces with a registered handler are always accepted.
-        :param connect_timeout: seconds after the Engine.IO handshake at which a connection that has no
-            namespace connected (or connecting) is closed.
-        :param serializer: ``"default"`` (JSON text with binary attachments) or ``"msgpack"``.
-        :param always_connect: send the CONNECT reply before running the connect handler (a refusal then
-            arrives as a DISCONNECT), as python-socketio's option.
-        :param async_handlers: run event handlers in tasks (True) or inline (False); see the module doc.
-        :param max_handlers_per_connection: handler tasks in flight per connection (async_handlers=True).
-        :param max_pending_acks: server-initiated acks outstanding per connection; one more raises
-            ``AckLimitError``.
-        :param max_ack_wait: an ``emit(callback=...)`` callback not acknowledged within this many seconds is
-            dropped (None: kept until the socket disconnects). ``call`` has its own ``timeout``.
-        :param max_attachments: binary attachments per packet accepted from a client.
-        :param max_binary_size: total bytes of one packet's attachments accepted from a client.
-        :param max_connect_backlog: Engine.IO messages queued for a sid while its connect handler runs;
-            one more closes the connection.
-        :param close_on_refusal: when a connect handler refuses a client and no other namespace is
-            connected on its connection, close the connection right after the CONNECT_ERROR (the session
-            gateway's contract). Off by default, as the Node server: the client closes it.
-        :param engine_options: ``EngineConfig`` fields for ``engine_server()`` / ``serve()``
-            (``ping_interval``, ``ping_timeout``, ``max_payload``, ``cors_allowed_origins``, ...).
-        """
-        if namespaces is None:
-            self.namespaces: str | frozenset[str] = frozenset({"/"})
-        elif namespaces == "*":
-            self.namespaces = "*"
-        elif isinstance(namespaces, str):
-            self.namespaces = frozenset({namespaces})
-        else:
-            self.namespaces = frozenset(namespaces)
-        self.connect_timeout = connect_timeout
-        self.packet_class = codec.packet_class_for(serializer)
-        self.always_connect = always_connect
-        self.async_handlers = async_handlers
-        self.max_handlers_per_connection = max_handlers_per_connection
-        self.max_pending_acks = max_pending_acks
-        self.max_ack_wait = max_ack_wait
-        self.max_attachments = max_attachments
-        self.max_binary_size = max_binary_size
-        self.max_connect_backlog = max_connect_backlog
-        self.close_on_refusal = close_on_refusal
-        self.engine_options = engine_options
-        self.handlers = HandlerRegistry()
-        self._rooms = RoomIndex()
-        self._timers = TimerQueue()
-        self._conns: dict[str, Connection] = {}  # Engine.IO sid -> connection
-        self._sockets: dict[str, NamespaceSocket] = {}  # Socket.IO sid -> namespace socket
-        self._nursery: trio.Nursery | None = None
-
-    def _require_nursery(self) -> trio.Nursery:
-        if self._nursery is None:
-            raise RuntimeError("the Socket.IO server is not running: start it with nursery.start(sio.run)")
-        return self._nursery
+class EngineApplication(Delivery):
+    """The Engine.IO callbacks and the sid lifecycle; ``Server`` adds the public API on top."""
 
     # -- EngineApp ---------------------------------------------------------------------------------------
 
-    async def engine_connect(self, sock: EngineSocketLike) -> None:
+    async def engine_connect(self, sock: Transport) -> None:
         self._require_nursery()
         deadline = trio.current_time() + self.connect_timeout
         proto = SocketIOProtocol(
@@ -180,8 +100,10 @@ class ServerRuntime:
         conn = Connection(sock, proto, build_environ(sock.request))
         self._conns[sock.sid] = conn
         conn.timer = self._timers.call_at(deadline, functools.partial(self._connect_timeout, conn))
+        if self._instruments:
+            self._notify("engine_connected", sock.sid, sock.transport)
 
-    async def engine_message(self, sock: EngineSocketLike, data: str | bytes) -> None:
+    async def engine_message(self, sock: Transport, data: str | bytes) -> None:
         conn = self._conns.get(sock.sid)
         if conn is None or conn.sock is not sock:
             return
@@ -202,7 +124,7 @@ class ServerRuntime:
             log.info("socketio protocol violation, closing", eio_sid=sock.sid, reason=event.reason)
             sock.close(DisconnectReason.PROTOCOL_ERROR)
 
-    async def engine_disconnect(self, sock: EngineSocketLike, reason: str) -> None:
+    async def engine_disconnect(self, sock: Transport, reason: str) -> None:
         conn = self._conns.get(sock.sid)
         if conn is None or conn.sock is not sock:
             return
@@ -212,9 +134,18 @@ class ServerRuntime:
             conn.timer = None
         conn.proto.close()
         sio_reason = _ENGINE_REASONS.get(reason, reason)
-        for nss in list(conn.sockets.values()):
-            await self._end(nss, sio_reason)
-        self._fail_acks(conn.proto.drain_acks())
+        try:
+            for nss in list(conn.sockets.values()):
+                await self._end(nss, sio_reason)
+            self._fail_acks(conn.proto.drain_acks())
+        finally:
+            if self._instruments:  # after the sids' own disconnects, even if cancelled
+                self._notify("engine_disconnected", sock.sid, reason)
+
+    def engine_upgraded(self, sock: Transport) -> None:
+        """The engine's ``on_upgrade``: the connection moved to a websocket."""
+        if self._instruments and self._conns.get(sock.sid) is not None:
+            self._notify("transport_upgraded", sock.sid, sock.transport)
 
     def _connect_timeout(self, conn: Connection) -> None:
         conn.timer = None
@@ -240,7 +171,7 @@ class ServerRuntime:
         self._sockets[sid] = nss
         self._rooms.add_socket(namespace, sid)
         if self.always_connect:
-            self._complete_connect(nss)
+            self._complete_connect(nss, request.auth)
         refusal: dict[str, Any] | None = None
         token = inline_connection.set(conn)
         try:
@@ -266,7 +197,7 @@ class ServerRuntime:
             return
         if refusal is None:
             if not nss.connected:
-                self._complete_connect(nss)
+                self._complete_connect(nss, request.auth)
             return
         log.info("socketio connect refused", sid=sid, namespace=namespace, message=refusal.get("message"))
         message = str(refusal.get("message", "Connection refused by server"))
@@ -279,7 +210,7 @@ class ServerRuntime:
         if self.close_on_refusal and not conn.sockets:
             conn.sock.close(DisconnectReason.SERVER_DISCONNECT)  # the CONNECT_ERROR is flushed first
 
-    def _complete_connect(self, nss: NamespaceSocket) -> None:
+    def _complete_connect(self, nss: NamespaceSocket, auth: Any) -> None:
         """Send the CONNECT reply, then what was emitted to the sid meanwhile, in that order."""
         conn = nss.conn
         # Connection state recovery would go here: a private id (``pid``) in the reply, and the packets a
@@ -289,6 +220,18 @@ class ServerRuntime:
         nss.connected = True
         if backlog:
             self._send_direct(conn, backlog)
+        if self._instruments:
+            environ = conn.environ
+            handshake = Handshake(
+                eio_sid=conn.sock.sid,
+                address=environ.get("REMOTE_ADDR", ""),
+                headers={key: value for key, value in environ.items() if key.startswith("HTTP_")},
+                query=environ.get("QUERY_STRING", ""),
+                url=environ.get("RAW_URI", ""),
+                auth=auth,
+                time=time.time(),
+            )
+            self._notify("socket_connected", nss.sid, nss.namespace, handshake)
 
     def _begin_end(self, nss: NamespaceSocket, reason: str) -> bool:
         """The synchronous half of ending a sid: no more output to it, its pending acks fail.
@@ -298,6 +241,8 @@ class ServerRuntime:
         nss.ended = True
         nss.end_reason = reason
         nss.backlog = None
+        if nss.connected and self._instruments:
+            self._notify("socket_disconnected", nss.sid, nss.namespace, reason)
         self._fail_acks(nss.conn.proto.drain_acks(nss.namespace))
         return True
 
@@ -332,6 +277,8 @@ class ServerRuntime:
         nss = conn.sockets.get(event.namespace)
         if nss is None or nss.ended:
             return
+        if self._instruments:
+            self._notify("event_received", nss.sid, nss.namespace, event.event, event.args)
         if not self.async_handlers:
             token = inline_connection.set(conn)
             try:
@@ -400,71 +347,6 @@ class ServerRuntime:
                 await result
         except Exception:
             log.exception("socketio ack callback failed", sid=sid)
-
-    def _fail_acks(self, tokens: list[object]) -> None:
-        for token in tokens:
-            if isinstance(token, AckWaiter):
-                token.fail()
-            elif isinstance(token, AckCallback) and token.timer is not None:
-                self._timers.cancel(token.timer)
-
-    # -- output ------------------------------------------------------------------------------------------
-
-    def _send_direct(self, conn: Connection, messages: Sequence[Outgoing]) -> None:
-        sock = conn.sock
-        if sock.closed:
-            return
-        for message in messages:
-            sock.send(message)
-
-    def _deliver(self, nss: NamespaceSocket, messages: Sequence[Outgoing]) -> bool:
-        """Send to one sid without blocking (queued behind the CONNECT reply while connecting).
-        False when the sid is gone or its connection is (now) closed because it was overfull."""
-        if nss.ended:
-            return False
-        sock = nss.conn.sock
-        if sock.closed:
-            return False
-        backlog = nss.backlog
-        if backlog is not None:
-            if len(backlog) + len(messages) > self.max_connect_backlog:
-                log.warning("socketio connect backlog overflow, closing", sid=nss.sid)
-                sock.close("transport error")
-                return False
-            backlog.extend(messages)
-            return True
-        for message in messages:
-            sock.send(message)
-        return not sock.closed
-
-    def _lookup(self, sid: str, namespace: str | None) -> NamespaceSocket | None:
-        nss = self._sockets.get(sid)
-        if nss is None or nss.ended or (namespace is not None and nss.namespace != namespace):
-            return None
-        return nss
-
-    def _encode_shared(self, namespace: str, event: Any, data: Any, json_text: str | None) -> list[Outgoing]:
-        if json_text is not None and codec.is_text_packet_class(self.packet_class):
-            encoded = codec.encode_event_json(namespace, event, json_text)
-        else:
-            encoded = codec.encode_event(self.packet_class, namespace, event, codec.args_from_data(data))
-        return [OutgoingMessage(message) for message in encoded]
-
-    def _emit_with_callback(
-        self, nss: NamespaceSocket, event: str, args: list[Any], callback: Callable[..., Any]
-    ) -> None:
-        proto = nss.conn.proto
-        token = AckCallback(callback)
-        ack_id = proto.register_ack(nss.namespace, token)
-        if self.max_ack_wait is not None:
-            token.timer = self._timers.call_at(
-                trio.current_time() + self.max_ack_wait,
-                functools.partial(proto.forget_ack, nss.namespace, ack_id),
-            )
-        messages = codec.encode_event(self.packet_class, nss.namespace, event, args, ack_id)
-        if not self._deliver(nss, messages):
-            proto.forget_ack(nss.namespace, ack_id)
-            self._fail_acks([token])
 
     async def _finish_end(self, nss: NamespaceSocket) -> None:
         try:

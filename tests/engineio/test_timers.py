@@ -1,0 +1,60 @@
+"""Polling heartbeats live in the server's one ``actors.timers.TimerQueue``: one entry per polling socket,
+none left behind by a closed socket, and none firing for a socket that upgraded. MockClock time."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from server.engineio import EngineConfig
+from tests.engineio.helpers import Harness
+
+FAST = EngineConfig(ping_interval=25, ping_timeout=20)
+
+
+async def test_each_polling_socket_holds_one_timer_and_traffic_adds_none(
+    nursery: trio.Nursery, autojump_clock: object
+) -> None:
+    h = await Harness.start(nursery, FAST)
+    sids = [await h.open_polling() for _ in range(3)]
+    assert len(h.server.timers) == 3
+    for sid in sids:
+        assert (await h.post(sid, "6")).body == b"ok"  # a noop: traffic that does not move the deadline
+    assert len(h.server.timers) == 3  # nothing rescheduled
+    assert [(await h.get(sid)).body for sid in sids] == [b"2", b"2", b"2"]  # each pinged at +25 s
+    assert len(h.server.timers) == 3  # each fired entry replaced by its pong deadline
+
+
+async def test_a_closed_polling_socket_leaves_no_timer(nursery: trio.Nursery, autojump_clock: object) -> None:
+    h = await Harness.start(nursery, FAST)
+    sid = await h.open_polling()
+    assert (await h.post(sid, "1")).body == b"ok"  # the client closes
+    await h.app.disconnected.wait()
+    assert h.server.get(sid) is None
+    await trio.sleep(FAST.ping_interval + 1)  # the cancelled entry's time passes
+    assert len(h.server.timers) == 0
+    assert h.app.of("disconnect", sid) == ["client disconnect"]
+
+
+async def test_after_the_upgrade_the_websocket_reader_keeps_the_heartbeat(
+    nursery: trio.Nursery, autojump_clock: object
+) -> None:
+    h = await Harness.start(nursery, FAST)
+    start = trio.current_time()
+    sid = await h.open_polling()
+    probe = await h.websocket(f"EIO=4&transport=websocket&sid={sid}")
+    probe.client_send("2probe")
+    probe.client_send("5")
+    await trio.testing.wait_all_tasks_blocked()
+    assert h.app.sockets[sid].transport == "websocket"
+    assert len(h.server.timers) == 1  # the polling entry, still due at +25 s
+    await trio.sleep(FAST.ping_interval + 1 - (trio.current_time() - start))
+    assert probe.sent == ["3probe", "2"]  # pinged once, by the websocket reader
+    assert len(h.server.timers) == 0  # the polling entry fired and was not rescheduled
+    probe.client_send("3")
+    await trio.sleep(FAST.ping_interval + 1)
+    assert probe.sent == ["3probe", "2", "2"]  # the next ping, 25 s after the pong
+    probe.client_send("3")
+    await trio.testing.wait_all_tasks_blocked()
+    assert h.app.of("disconnect") == []
+    assert len(h.server.timers) == 0
