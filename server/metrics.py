@@ -4,8 +4,8 @@ Owns: ``Metrics``: the counters fed by the supervisor's ``on_event(kind, n, labe
 one dict lookup and one increment), the latency histograms fed by ``observe(kind, seconds, labels)``, the
 gauges computed at scrape time by a custom collector (sessions by state, connections, mailbox depth, turns
 running, uptime), and ``render`` (the exposition format, negotiated from ``Accept`` by prometheus_client;
-never written by hand). Knows nothing of HTTP routing or the admin token (``server.admin`` serves it), and
-reaches the live system only through the callables given to ``watch``.
+never written by hand). Knows nothing of HTTP routing or the admin token (``server.operator_api`` serves
+it), and reaches the live system only through the callables given to ``watch``.
 """
 
 from __future__ import annotations

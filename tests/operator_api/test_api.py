@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from server.app import SupervisorApp
 from server.cli.http_client import HttpResponse, request
 from server.client import Client, open_client
-from server.config import ServeConfig
+from server.config import Config
 
 TOKEN = "test-admin-token"
 AUTH = [("Authorization", f"Bearer {TOKEN}")]
@@ -20,7 +20,10 @@ AUTH = [("Authorization", f"Bearer {TOKEN}")]
 
 @pytest.fixture
 async def app() -> AsyncIterator[SupervisorApp]:
-    server = SupervisorApp(ServeConfig(port=0, store_url="memory://", admin_token=TOKEN, close_delay=None))
+    config = Config().override(
+        http={"port": 0}, store={"url": "memory://"}, admin={"token": TOKEN}, supervisor={"close_delay": None}
+    )
+    server = SupervisorApp(config)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         yield server
