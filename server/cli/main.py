@@ -53,7 +53,7 @@ def _is_loopback(host: str) -> bool:
 async def serve(*, options: ServeOptions = DEFAULT_SERVE_OPTIONS) -> int:
     """Run the session server.
 
-    Configuration: the TOML file of --config, then SUPERVISOR_<SECTION>_<KEY> environment variables, then
+    Configuration: the TOML file of --config, then SUPERVISOR_SECTION_KEY environment variables, then
     the options below, each overriding the one before. 'supervisor config show' prints the result.
     """
     try:
@@ -109,7 +109,7 @@ async def serve(*, options: ServeOptions = DEFAULT_SERVE_OPTIONS) -> int:
 @config_app.command
 def show(*, options: ServeOptions = DEFAULT_SERVE_OPTIONS) -> int:
     """Print the effective configuration as TOML (secrets masked): the file of --config, then the
-    SUPERVISOR_<SECTION>_<KEY> environment variables, then the options, as 'serve' would use them."""
+    SUPERVISOR_SECTION_KEY environment variables, then the options, as 'serve' would use them."""
     try:
         config = options.load(os.environ)
     except ConfigError as exc:

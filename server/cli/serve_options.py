@@ -51,7 +51,7 @@ _TEXT = frozenset({"close_delay"})  # parsed like an environment value: a number
 @dataclass(frozen=True)
 class ServeOptions:
     config: Path | None = None
-    """TOML configuration file (see docs/operations.md). Environment variables SUPERVISOR_<SECTION>_<KEY>
+    """TOML configuration file (see docs/operations.md). Environment variables SUPERVISOR_SECTION_KEY
     override it, and these options override both."""
     host: str | None = None
     """Interface to listen on ([http] host, default 127.0.0.1). Without client authentication only
