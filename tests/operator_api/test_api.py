@@ -48,7 +48,9 @@ def connect(app: SupervisorApp, session_id: str) -> Any:
     return open_client(app.url, query={"conversation_id": session_id}, reconnect=False)
 
 
-@pytest.mark.parametrize("path", ["/admin/status", "/admin/sessions", "/admin/sessions/x", "/metrics"])
+@pytest.mark.parametrize(
+    "path", ["/admin/status", "/admin/config", "/admin/sessions", "/admin/sessions/x", "/metrics"]
+)
 @pytest.mark.parametrize("headers", [[], [("Authorization", "Bearer wrong")], [("Authorization", TOKEN)]])
 async def test_every_admin_route_refuses_a_missing_or_wrong_token(
     app: SupervisorApp, path: str, headers: list[tuple[str, str]]
@@ -193,3 +195,14 @@ def _value(families: dict[str, Any], sample_name: str, **labels: str) -> float:
             found = True
     assert found, (sample_name, labels)
     return total
+
+
+async def test_config_shows_the_effective_tree_with_the_token_masked(app: SupervisorApp) -> None:
+    body = (await get(app, "/admin/config")).json()
+    assert body["store"]["url"] == "memory://"
+    assert body["supervisor"]["close_delay"] is None
+    assert body["supervisor"]["restart"]["policy"] == "transient"
+    assert body["admin"]["token"] == "<masked>"
+    assert TOKEN not in str(body)
+    sections = "http engineio socketio gateway supervisor store cluster runtime admin logging"
+    assert list(body) == sections.split()
