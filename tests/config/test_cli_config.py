@@ -252,3 +252,14 @@ format = "json"
         code = proc.wait(timeout=30)
     assert code == 0
     assert (tmp_path / "from-file.db").exists()
+
+
+def test_a_public_host_from_the_file_still_needs_client_authentication(tmp_path: Path) -> None:
+    path = tmp_path / "supervisor.toml"
+    path.write_text('[http]\nhost = "0.0.0.0"\nport = 0\n')
+    done = run(["serve", "--config", str(path)], tmp_path)
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr.splitlines() == [
+        "error: refusing to listen on 0.0.0.0 without client authentication; pass --api-key (or "
+        "SUPERVISOR_API_KEY), --auth-hook, or --allow-unauthenticated-public"
+    ]
