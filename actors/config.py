@@ -20,7 +20,7 @@ class SupervisorConfig:
     """Up to this many seconds added at random to each idle deadline, so mass disconnects do not passivate
     in one burst."""
     mailbox_size: int = DEFAULT_CAPACITY
-    max_live_actors: int | None = None
+    max_live_sessions: int | None = None
     """Cap on sessions in memory; beyond it the coldest IDLE session is evicted (never one with a
     connection); if none is IDLE the new session is refused with TooManySessions."""
     max_sessions_per_user: int | None = None
@@ -39,6 +39,8 @@ class SupervisorConfig:
     """Messages the actor takes from its mailbox per batch (consecutive Acts share one store append)."""
     idempotency_window: int = 1024
     """client_seq values remembered per session (persisted in the snapshot)."""
+    shutdown_budget: float = 20.0
+    """Seconds allowed to passivate every session when the server shuts down (SIGINT/SIGTERM)."""
 
     def __post_init__(self) -> None:
         if self.close_delay is not None and self.close_delay < 0:
@@ -49,9 +51,11 @@ class SupervisorConfig:
                      "drain_batch", "idempotency_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        for name in ("max_live_actors", "max_sessions_per_user", "connection_lag_limit"):
+        for name in ("max_live_sessions", "max_sessions_per_user", "connection_lag_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None")
+        if self.shutdown_budget < 0:
+            raise ValueError("shutdown_budget must be >= 0")
         if self.turn_watchdog is not None and self.turn_watchdog <= 0:
             raise ValueError("turn_watchdog must be > 0 or None")

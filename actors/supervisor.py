@@ -530,7 +530,7 @@ class Supervisor:
                     self._tell(actor, Passivate("idle"), force=True)
 
     def _make_room(self) -> None:
-        cap = self.config.max_live_actors
+        cap = self.config.max_live_sessions
         if cap is None:
             return
         counts = self._state_counts

@@ -1,8 +1,8 @@
 """The assembled server: store, supervisor, Socket.IO stack, gateway and HTTP routes in one nursery.
 
-Owns: ``SupervisorApp`` (build everything from a ``ServeConfig``, run it, shut it down gracefully in the
-right order) and ``run_until_signal`` (SIGINT/SIGTERM handling for ``supervisor serve``). Knows nothing of
-command-line parsing (``server.cli``) nor of protocol details (the layers below).
+Owns: ``SupervisorApp`` (build everything from a ``server.config.Config``, run it, shut it down gracefully
+in the right order) and ``run_until_signal`` (SIGINT/SIGTERM handling for ``supervisor serve``). Knows
+nothing of command-line parsing (``server.cli``) nor of protocol details (the layers below).
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ import structlog
 import trio
 
 from actors.agent import AgentFactory, load_agent_factory
-from actors.config import SupervisorConfig
 from actors.stores.base import Store
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
-from server.admin.api import AdminApi
-from server.config import ServeConfig
-from server.engineio import EngineConfig
+from server.config import Config
+from server.config_toml import as_dict
 from server.gateway.auth import Authenticator, build_authenticator
-from server.gateway.gateway import Gateway, GatewayConfig
-from server.http import HttpConfig, HttpServer, Request, Response, Router
+from server.gateway.gateway import Gateway
+from server.http import HttpServer, Request, Response, Router
 from server.metrics import LiveSource, Metrics
+from server.operator_api.api import OperatorApi
 from server.socketio import Server
 
 log = structlog.get_logger(__name__)
@@ -35,52 +34,49 @@ _UNSET: Any = object()
 
 
 class SupervisorApp:
-    """One server process's worth of parts. ``await nursery.start(app.run)`` returns the bound address."""
+    """One server process's worth of parts. ``await nursery.start(app.run)`` returns the bound address.
+
+    ``config`` is the whole tree (``server.config.Config``); each part gets its own section as it is.
+    ``store``, ``agent_factory`` and ``authenticator`` replace what ``[store] url``, ``[runtime] agent``
+    and the ``[gateway]`` keys/hook would build (the test harness passes objects)."""
 
     def __init__(
         self,
-        config: ServeConfig,
+        config: Config | None = None,
         *,
         store: Store | None = None,
         agent_factory: AgentFactory | None = _UNSET,
         authenticator: Authenticator | None = None,
-        supervisor_config: SupervisorConfig | None = None,
     ) -> None:
-        self.config = config
-        self.store: Store = store if store is not None else open_store(config.resolved_store_url)
-        factory = load_agent_factory(config.agent) if agent_factory is _UNSET else agent_factory
+        self.config = config = config if config is not None else Config()
+        self.store: Store = store if store is not None else open_store(config.store.resolved_url)
+        factory = load_agent_factory(config.runtime.agent) if agent_factory is _UNSET else agent_factory
         self.metrics = Metrics()
         self.supervisor = Supervisor(
-            self.store,
-            factory,
-            supervisor_config
-            or SupervisorConfig(
-                close_delay=config.close_delay,
-                max_live_actors=config.max_live_sessions,
-                max_sessions_per_user=config.max_sessions_per_user,
-            ),
-            on_event=self.metrics.on_event,
-            on_observe=self.metrics.observe,
+            self.store, factory, config.supervisor,
+            on_event=self.metrics.on_event, on_observe=self.metrics.observe,
         )
-        self.sio = Server(async_handlers=False, close_on_refusal=True)
-        self.authenticator = authenticator or build_authenticator(config.api_keys, config.auth_hook)
-        gateway_config = GatewayConfig(max_action_bytes=config.max_action_bytes)
-        self.gateway = Gateway(self.sio, self.supervisor, self.authenticator, gateway_config)
+        # Inline handlers and closing a refused connection are the gateway's contract, not options.
+        self.sio = Server(async_handlers=False, close_on_refusal=True, **config.socketio.server_options())
+        self.sio.add_instrumentation(self.metrics.socketio)
+        gateway = config.gateway
+        self.authenticator = authenticator or build_authenticator(gateway.api_keys, gateway.auth_hook)
+        self.gateway = Gateway(self.sio, self.supervisor, self.authenticator, config.gateway)
         self.router = Router()
         self.router.route("/healthz", self._healthz)
         self.http: HttpServer | None = None
         self.started_at = time.time()
         # No token configured (in-process use): a random one, readable as ``app.admin_token``.
-        self.admin_token: str = config.admin_token or secrets.token_urlsafe(32)
+        self.admin_token: str = config.admin.token or secrets.token_urlsafe(32)
         self.metrics.watch(LiveSource(
             sessions=self.supervisor.sessions,
             state_counts=self.supervisor.state_counts,
             connections=lambda: self.gateway.connection_count,
             started_at=self.started_at,
         ))
-        self.admin = AdminApi(
+        self.admin = OperatorApi(
             token=self.admin_token, supervisor=self.supervisor, gateway=self.gateway, sio=self.sio,
-            metrics=self.metrics, started_at=self.started_at,
+            metrics=self.metrics, started_at=self.started_at, config_view=as_dict(config, mask=True),
         )
         self.admin.mount(self.router)
         self._cancel: trio.CancelScope | None = None
@@ -92,13 +88,6 @@ class SupervisorApp:
             raise RuntimeError("the server is not listening yet")
         host, port = self.http.address[:2]
         return f"http://{host}:{port}"
-
-    def engine_config(self) -> EngineConfig:
-        return EngineConfig(
-            ping_interval=self.config.ping_interval,
-            ping_timeout=self.config.ping_timeout,
-            cors_allowed_origins=self.config.cors_allowed_origins,
-        )
 
     async def run(self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED) -> None:
         """Open the store, start the supervisor and the HTTP stack; serve until ``shutdown`` or cancel."""
@@ -117,12 +106,13 @@ class SupervisorApp:
 
     async def _start_http(self, nursery: trio.Nursery) -> HttpServer:
         async def serve(*, task_status: trio.TaskStatus[HttpServer]) -> None:
+            http = self.config.http
             await self.sio.serve(
-                self.config.host,
-                self.config.port,
+                http.host,
+                http.port,
                 router=self.router,
-                http_config=HttpConfig(),
-                engine_config=self.engine_config(),
+                http_config=http,
+                engine_config=self.config.engineio,
                 task_status=task_status,
             )
 
@@ -136,7 +126,7 @@ class SupervisorApp:
             return
         self._shutting_down = True
         log.info("server.shutting_down", live_sessions=self.supervisor.live_count)
-        remaining = await self.supervisor.shutdown(self.config.shutdown_budget)
+        remaining = await self.supervisor.shutdown(self.config.supervisor.shutdown_budget)
         if self.http is not None:
             await self.http.aclose()
         log.info("server.stopped", unpersisted_sessions=remaining)

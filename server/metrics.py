@@ -7,7 +7,7 @@ running, uptime), the Socket.IO and Engine.IO counts (``SocketIOCounters``, an `
 application registers with ``sio.add_instrumentation(metrics.socketio)``: plain integer increments on the
 hot path, turned into metrics at scrape time), and ``render`` (the exposition format, negotiated from
 ``Accept`` by prometheus_client; never written by hand). Knows nothing of HTTP routing or the admin token
-(``server.admin`` serves it), and reaches the live system only through the callables given to ``watch``
+(``server.operator_api`` serves it), and reaches the live system only through the callables given to ``watch``
 and the instrumentation hooks.
 """
 

@@ -2,7 +2,7 @@
 
 Owns: ``AdminClient`` (one method per admin route, returning the decoded JSON) and the translation of
 every failure into a ``CliError`` with a one-line message and an exit code: server down, wrong token,
-unknown session, server error. Knows the routes of ``server.admin.api`` but nothing of the server's
+unknown session, server error. Knows the routes of ``server.operator_api.api`` but nothing of the server's
 internals; the HTTP exchange is ``server.cli.http_client``.
 """
 

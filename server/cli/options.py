@@ -14,7 +14,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
-from server.admin.token import read_token_file, token_path
+from server.operator_api.token import read_token_file, token_path
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 DEFAULT_DATA_DIR = Path("data")  # the same default as ``serve --data-dir``

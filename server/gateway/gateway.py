@@ -23,6 +23,7 @@ from actors.reply import Reply
 from actors.supervisor import Supervisor
 from server.gateway import errors
 from server.gateway.auth import Authenticator, AuthError
+from server.gateway.config import GatewayConfig
 from server.gateway.connection import SioConnection
 from server.socketio import ConnectionRefusedError, Server
 
@@ -30,13 +31,6 @@ log = structlog.get_logger(__name__)
 
 OH_USER_ACTION = "oh_user_action"
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    max_action_bytes: int = 256 * 1024
-    """Largest accepted ``oh_user_action`` payload, measured as compact JSON."""
-    namespace: str = "/"
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from server.testing.events import (
 from server.testing.harness import (
     SupervisorHandle,
     advance_past_close_delay,
+    harness_config,
     open_supervisor,
     start_supervisor,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "advance_past_close_delay",
     "collect_oh_events",
     "event_ids",
+    "harness_config",
     "has_event_id",
     "is_status",
     "next_oh_event",

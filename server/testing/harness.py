@@ -1,6 +1,7 @@
 """Run the whole Session Supervisor in-process for a test: real sockets on 127.0.0.1, trio-native clients.
 
 Owns: ``open_supervisor`` (async context manager), ``start_supervisor`` (into a nursery the caller owns),
+``harness_config`` (the ``server.config.Config`` such a server runs with),
 ``SupervisorHandle`` (url, app, supervisor, store; ``connect``, ``wait_idle``, ``wait_passivated``,
 ``advance_past_close_delay``, ``shutdown``) and the free function ``advance_past_close_delay``. Every task it
 starts (the server, each client) lives in the nursery the handle was started in and is closed, clients
@@ -27,7 +28,6 @@ from typing import Any
 import trio
 
 from actors.agent import AgentFactory, load_agent_factory
-from actors.config import SupervisorConfig
 from actors.stores.base import Store
 from actors.stores.memory import MemoryStore
 from actors.stores.sqlite import SqliteStore
@@ -35,14 +35,14 @@ from actors.stores.url import open_store
 from actors.supervisor import SessionInfo, Supervisor
 from server.app import SupervisorApp
 from server.client import Client, open_client
-from server.config import ServeConfig
+from server.config import SECTIONS, Config
 from server.gateway.auth import Authenticator
 from server.testing.clocksafe import ClockSafeStore
 
-__all__ = ["SupervisorHandle", "advance_past_close_delay", "open_supervisor", "start_supervisor"]
+__all__ = [
+    "SupervisorHandle", "advance_past_close_delay", "harness_config", "open_supervisor", "start_supervisor",
+]
 
-_SERVE_FIELDS = frozenset(f.name for f in fields(ServeConfig))
-_SUPERVISOR_FIELDS = frozenset(f.name for f in fields(SupervisorConfig))
 _POLL = 0.01  # seconds between looks at a session's state (virtual under a MockClock)
 
 StoreSpec = str | Path | Store
@@ -232,15 +232,53 @@ def _agent_factory(agent: AgentSpec) -> AgentFactory | None:
     return agent
 
 
+def harness_config(config: Config | None = None, **options: Any) -> Config:
+    """The ``Config`` a harness server runs with: ``config`` (default ``Config()``) listening on 127.0.0.1
+    port 0, changed by ``options``: each the field name of exactly one section (``close_delay`` is
+    ``[supervisor]``'s, ``max_action_bytes`` ``[gateway]``'s, ``ping_interval`` ``[engineio]``'s, ``restart``
+    a ``RestartConfig``...). Without ``config`` the harness's defaults apply first: close_delay 120 s, no
+    jitter (deadlines are exact), no authentication. The same tree ``supervisor serve`` builds from its
+    file, environment and flags."""
+    for reserved in ("host", "port", "url", "agent"):
+        if reserved in options:
+            raise TypeError(f"{reserved!r} is chosen by the harness; use the dedicated argument")
+    changes: dict[str, dict[str, Any]] = {"http": {"host": "127.0.0.1", "port": 0}}
+    if config is None:
+        config = Config()
+        options = {**_HARNESS_DEFAULTS, **options}
+    unknown = []
+    for name, value in options.items():
+        section = _OPTION_SECTIONS.get(name)
+        if section is None:
+            unknown.append(name)
+        else:
+            changes.setdefault(section, {})[name] = dict(value) if name == "api_keys" else value
+    if unknown:
+        raise TypeError(f"unknown supervisor option(s): {', '.join(sorted(unknown))}")
+    return config.override(**changes)
+
+
+_HARNESS_DEFAULTS: dict[str, Any] = {"close_delay": 120.0, "close_delay_jitter": 0.0}
+
+
+def _option_sections() -> dict[str, str]:
+    """Field name -> its section, for the names that appear in exactly one section."""
+    seen: dict[str, list[str]] = {}
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            seen.setdefault(f.name, []).append(section)
+    return {name: sections[0] for name, sections in seen.items() if len(sections) == 1}
+
+
+_OPTION_SECTIONS = _option_sections()
+
+
 async def start_supervisor(
     nursery: trio.Nursery,
     *,
     store: StoreSpec = "memory",
     agent: AgentSpec = "echo",
-    close_delay: float | None = 120.0,
-    close_delay_jitter: float = 0.0,
-    api_keys: Mapping[str, str] | None = None,
-    auth_hook: str | None = None,
+    config: Config | None = None,
     authenticator: Authenticator | None = None,
     **options: Any,
 ) -> SupervisorHandle:
@@ -249,44 +287,20 @@ async def start_supervisor(
     ``store``: ``"memory"`` (default), ``"sqlite"`` (a fresh file in a temporary directory, removed at
     close), a SQLite file ``Path`` or store URL (e.g. to restart on the same file), or a ``Store`` object
     (not yet opened: the server opens and closes it). ``agent``: ``"echo"``, ``"none"``, ``"module:Class"``,
-    an agent factory (a class works), or None (no agent). ``close_delay`` in seconds (None: never);
-    ``close_delay_jitter`` defaults to 0 so deadlines are exact. ``api_keys`` (key -> user id),
-    ``auth_hook`` (``"module:callable"``) or ``authenticator`` choose client authentication (default: none).
-    ``options`` are ``ServeConfig`` fields (``max_action_bytes``, ``ping_interval``...) and
-    ``SupervisorConfig`` fields (``mailbox_size``, ``connection_lag_limit``, ``turn_watchdog``...).
-    Close the handle with ``await handle.aclose()`` before the nursery ends (``open_supervisor`` does).
+    an agent factory (a class works), or None (no agent). ``config``: a ``server.config.Config`` to start
+    from (e.g. loaded from a TOML file with ``server.config_loading.load_config``). ``close_delay`` in
+    seconds (None: never); ``close_delay_jitter`` defaults to 0 so deadlines are exact. ``api_keys`` (key ->
+    user id), ``auth_hook`` (``"module:callable"``) or ``authenticator`` choose client authentication
+    (default: none). Other ``options`` are fields of the configuration's sections, by name (see
+    ``harness_config``: ``max_action_bytes``, ``ping_interval``, ``mailbox_size``, ``connection_lag_limit``,
+    ``turn_watchdog``...). Close the handle with ``await handle.aclose()`` before the nursery ends
+    (``open_supervisor`` does).
     """
-    serve_opts = {k: v for k, v in options.items() if k in _SERVE_FIELDS}
-    sup_opts = {k: v for k, v in options.items() if k in _SUPERVISOR_FIELDS and k not in _SERVE_FIELDS}
-    unknown = set(options) - _SERVE_FIELDS - _SUPERVISOR_FIELDS
-    if unknown:
-        raise TypeError(f"unknown supervisor option(s): {', '.join(sorted(unknown))}")
-    for reserved in ("host", "port", "store_url", "agent"):
-        if reserved in serve_opts:
-            raise TypeError(f"{reserved!r} is chosen by the harness; use the dedicated argument")
-    config = ServeConfig(
-        host="127.0.0.1",
-        port=0,
-        close_delay=close_delay,
-        api_keys=dict(api_keys or {}),
-        auth_hook=auth_hook,
-        **serve_opts,
-    )
-    supervisor_config = SupervisorConfig(
-        close_delay=close_delay,
-        close_delay_jitter=close_delay_jitter,
-        max_live_actors=config.max_live_sessions,
-        max_sessions_per_user=config.max_sessions_per_user,
-        **sup_opts,
-    )
+    full = harness_config(config, **options)
     the_store, tmpdir = _make_store(store)
     try:
         app = SupervisorApp(
-            config,
-            store=the_store,
-            agent_factory=_agent_factory(agent),
-            authenticator=authenticator,
-            supervisor_config=supervisor_config,
+            full, store=the_store, agent_factory=_agent_factory(agent), authenticator=authenticator
         )
     except BaseException:
         if tmpdir is not None:

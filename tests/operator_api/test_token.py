@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from server.admin.token import check_bearer, ensure_token_file, read_token_file, token_path
+from server.operator_api.token import check_bearer, ensure_token_file, read_token_file, token_path
 
 
 def test_bearer_accepts_the_token_with_any_scheme_case() -> None:

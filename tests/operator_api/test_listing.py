@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actors.stores.memory import MemoryStore
 from actors.supervisor import SessionInfo
-from server.admin.listing import list_sessions
+from server.operator_api.listing import list_sessions
 
 
 def info(session_id: str, state: str = "idle") -> SessionInfo:

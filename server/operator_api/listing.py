@@ -16,7 +16,7 @@ from typing import Any
 from actors.lifecycle import ActorState
 from actors.stores.base import SessionRecord, Store
 from actors.supervisor import SessionInfo
-from server.admin import views
+from server.operator_api import views
 
 PASSIVATED = ActorState.PASSIVATED.value
 

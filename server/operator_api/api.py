@@ -1,10 +1,11 @@
 """The admin HTTP API and ``/metrics``, on the server's own port, behind the admin token.
 
-Owns: ``AdminApi``: routing of ``/admin/...`` requests, bearer-token checks (constant time; 401 JSON
+Owns: ``OperatorApi``: routing of ``/admin/...`` requests, bearer-token checks (constant time; 401 JSON
 without or with a wrong token), the JSON error shape ``{"error": {"code", "message"}}``, and the calls into
 the supervisor, the store and the gateway. Routes:
 
     GET  /admin/status                              uptime, sessions by state, connections, counters
+    GET  /admin/config                              the effective configuration, secrets masked
     GET  /admin/sessions?state=idle,active&after=ID&limit=N   live and passivated sessions, by id
     GET  /admin/sessions/ID                         one session, with its connections
     POST /admin/sessions/ID/passivate               persist and end it now
@@ -20,19 +21,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import structlog
 
 from actors.errors import ActorError, MailboxClosed
 from actors.stores.base import Store, StoreError
 from actors.supervisor import Supervisor
-from server.admin import views
-from server.admin.listing import list_sessions
-from server.admin.token import check_bearer
 from server.gateway.gateway import Gateway
 from server.http import Request, Response, Router
 from server.metrics import Metrics
+from server.operator_api import views
+from server.operator_api.listing import list_sessions
+from server.operator_api.token import check_bearer
 from server.socketio import Server
 
 log = structlog.get_logger(__name__)
@@ -65,7 +67,7 @@ def error_response(
 Handler = Callable[[Request, str | None], Awaitable[Response]]
 
 
-class AdminApi:
+class OperatorApi:
     """Mount with ``api.mount(router)``; every route but ``/healthz`` (not ours) needs the token."""
 
     def __init__(
@@ -77,6 +79,7 @@ class AdminApi:
         sio: Server,
         metrics: Metrics,
         started_at: float,
+        config_view: Mapping[str, Any] | None = None,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a non-empty token")
@@ -86,6 +89,7 @@ class AdminApi:
         self._sio = sio
         self._metrics = metrics
         self._started_at = started_at
+        self._config_view = dict(config_view or {})  # already masked by the caller (server.config_toml)
         # (method, action) -> handler; action is None for /admin/sessions/ID itself
         self._session_routes: dict[tuple[str, str | None], Handler] = {
             ("GET", None): self._show,
@@ -141,6 +145,9 @@ class AdminApi:
         if parts == ["status"]:
             _allow(request, "GET")
             return await self._status(request)
+        if parts == ["config"]:
+            _allow(request, "GET")
+            return Response.json(200, self._config_view)
         if parts == ["sessions"]:
             _allow(request, "GET")
             return await self._list(request)

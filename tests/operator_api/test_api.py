@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from server.app import SupervisorApp
 from server.cli.http_client import HttpResponse, request
 from server.client import Client, open_client
-from server.config import ServeConfig
+from server.config import Config
 
 TOKEN = "test-admin-token"
 AUTH = [("Authorization", f"Bearer {TOKEN}")]
@@ -20,7 +20,10 @@ AUTH = [("Authorization", f"Bearer {TOKEN}")]
 
 @pytest.fixture
 async def app() -> AsyncIterator[SupervisorApp]:
-    server = SupervisorApp(ServeConfig(port=0, store_url="memory://", admin_token=TOKEN, close_delay=None))
+    config = Config().override(
+        http={"port": 0}, store={"url": "memory://"}, admin={"token": TOKEN}, supervisor={"close_delay": None}
+    )
+    server = SupervisorApp(config)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         yield server
@@ -45,7 +48,9 @@ def connect(app: SupervisorApp, session_id: str) -> Any:
     return open_client(app.url, query={"conversation_id": session_id}, reconnect=False)
 
 
-@pytest.mark.parametrize("path", ["/admin/status", "/admin/sessions", "/admin/sessions/x", "/metrics"])
+@pytest.mark.parametrize(
+    "path", ["/admin/status", "/admin/config", "/admin/sessions", "/admin/sessions/x", "/metrics"]
+)
 @pytest.mark.parametrize("headers", [[], [("Authorization", "Bearer wrong")], [("Authorization", TOKEN)]])
 async def test_every_admin_route_refuses_a_missing_or_wrong_token(
     app: SupervisorApp, path: str, headers: list[tuple[str, str]]
@@ -190,3 +195,14 @@ def _value(families: dict[str, Any], sample_name: str, **labels: str) -> float:
             found = True
     assert found, (sample_name, labels)
     return total
+
+
+async def test_config_shows_the_effective_tree_with_the_token_masked(app: SupervisorApp) -> None:
+    body = (await get(app, "/admin/config")).json()
+    assert body["store"]["url"] == "memory://"
+    assert body["supervisor"]["close_delay"] is None
+    assert body["supervisor"]["restart"]["policy"] == "transient"
+    assert body["admin"]["token"] == "<masked>"
+    assert TOKEN not in str(body)
+    sections = "http engineio socketio gateway supervisor store cluster runtime admin logging"
+    assert list(body) == sections.split()
