@@ -67,7 +67,7 @@ def mask_url(url: str) -> str:
     user = parts.username or ""
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}{port}"))
+    return urlunsplit((parts.scheme, f"{user}:{MASK}@{host}{port}", parts.path, parts.query, parts.fragment))
 
 
 def to_toml(config: Config, *, mask: bool = True) -> str:

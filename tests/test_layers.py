@@ -37,7 +37,6 @@ ALLOWED_PRIVATE: dict[tuple[str, str], str] = {}
 # xfail turns into a failure that asks for the entry to be removed.
 EXPECTED_PRIVATE_VIOLATIONS: dict[str, str] = {
     "server/client/client.py": "owned by another helper, fixed at merge (client._run)",
-    "server/testing/harness.py": "owned by another helper, fixed at merge (handle._stopped)",
 }
 
 

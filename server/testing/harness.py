@@ -64,6 +64,10 @@ class SupervisorHandle:
     def url(self) -> str:
         return self.app.url
 
+    def server_stopped(self) -> None:
+        """Called by the task that ran the server when it has ended (normally or not)."""
+        self._stopped.set()
+
     @property
     def supervisor(self) -> Supervisor:
         return self.app.supervisor
@@ -314,7 +318,7 @@ async def start_supervisor(
                 await inner.start(app.run)
                 task_status.started()
         finally:
-            handle._stopped.set()
+            handle.server_stopped()
 
     await nursery.start(serve)
     return handle
