@@ -417,11 +417,11 @@ class Client:
                 raise ConnectionEnded(reason)
 
     async def _dispatch(self, conn: Connection, event: EventReceived) -> None:
-        handler = self._handlers.get((event.namespace, event.name))
+        name = str(event.event)  # the client API's names are strings, as the JS client's
+        handler = self._handlers.get((event.namespace, name))
         if handler is None:
-            await self._send_events.send(
-                Event(event.name, event.args, event.namespace, event.ack_id, conn.generation)
-            )
+            event_out = Event(name, event.args, event.namespace, event.ack_id, conn.generation)
+            await self._send_events.send(event_out)
             return
         result = await maybe_await(handler(*event.args))
         if event.ack_id is not None and event.namespace in conn.protocol.connected:
