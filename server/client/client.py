@@ -269,8 +269,10 @@ class Client:
     def _current_auth(self) -> Mapping[str, Any] | None:
         return self.auth() if callable(self.auth) else self.auth
 
-    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The connection loop: connect, serve until lost, back off, reconnect. Owned by ``open_client``."""
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The connection loop: connect, serve until lost, back off, reconnect. ``open_client`` starts it
+        in the nursery it owns (``await nursery.start(client.run)``: started once the first connection is
+        up, raising if it cannot be made) and ends it with ``aclose``."""
         attempt = 0
         try:
             while not self._closing:
@@ -534,7 +536,7 @@ async def open_client(
     )
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(client._run)
+            await nursery.start(client.run)
             try:
                 yield client
             finally:

@@ -221,13 +221,14 @@ class SocketProtocol:
         self.abort(TRANSPORT_ERROR)
 
     def abort(self, reason: str) -> bool:
-        """Close at once with ``reason``; the outbox is dropped. False if it was already closed.
+        """Close at once with ``reason``; the outbox is dropped. True if it was open (the application has
+        to hear of it), False if it was already closing or closed (or, client role, still opening).
         A pending GET is answered ``6`` for a client close, ``1`` otherwise (as Node does)."""
         if self.phase is Phase.CLOSED:
             return False
         was_open = self.open
         self._move(Trigger.ABORT)
-        if was_open:
+        if self.close_reason is None:  # else CLOSING's reason stands
             self.close_reason = reason
         self._close_reply = NOOP_PACKET if reason == CLIENT_DISCONNECT else CLOSE_PACKET
         self._outbox = None
