@@ -3,8 +3,8 @@
 Owns: the public client API re-exported here. Modules: ``protocol`` (the client role of the server's own
 sans-IO Engine.IO v4 and Socket.IO v5 cores, ``server.engineio.protocol`` and ``server.socketio.protocol``:
 one protocol implementation for both ends), ``transport`` (trio-websocket messages, URL building),
-``backoff`` (reconnect delays), ``client`` (``open_client`` / ``Client``: lifecycle, reader task, acks,
-handlers, queue), ``errors``.
+``backoff`` (reconnect delays), ``connection`` (one live connection: send, read), ``client`` (``Client``:
+lifecycle, reader task, acks, handlers, queue), ``context`` (``open_client``), ``errors``.
 Must not know about: the server's runtime (``server.http``, the trio glue of ``server.engineio`` and
 ``server.socketio``, the gateway) or ``actors``; of the server packages it uses the sans-IO cores only.
 
@@ -13,7 +13,8 @@ Must not know about: the server's runtime (``server.http``, the trio glue of ``s
         name, args, namespace = await c.receive(timeout=5)
 """
 
-from .client import Client, Event, open_client
+from .client import Client, Event
+from .context import open_client
 from .errors import ClientError, ConnectError, ConnectionFailedError, DisconnectedError
 from .protocol import ProtocolError
 from .transport import Connector, Transport, TransportClosed, TransportError, build_url, websocket_connector

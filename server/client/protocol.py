@@ -24,9 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from server.engineio._state import Phase, Role
 from server.engineio.codec import DecodeError, Handshake, OutgoingMessage, decode_packet, encode_message
-from server.engineio.protocol import TRANSPORT_CLOSE, Heartbeat, SocketProtocol
+from server.engineio.protocol import TRANSPORT_CLOSE, Heartbeat, Phase, Role, SocketProtocol
 from server.socketio import codec
 from server.socketio.protocol import (
     AckReceived,
