@@ -201,7 +201,7 @@ class SocketProtocol:
         # Client role: answer the server's ping (echoing its data) and wait for the next one.
         heartbeat = self.heartbeat
         assert heartbeat is not None
-        if self.queue(encode_packet(PONG, str(data))):
+        if self.queue(encode_packet(PONG, data if isinstance(data, str) else "")):
             heartbeat.pinged(now)
             self._heartbeat_at = heartbeat.deadline
 
