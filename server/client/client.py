@@ -1,11 +1,12 @@
-"""The trio Socket.IO client API: ``open_client`` and ``Client``.
+"""The trio Socket.IO client API: ``Client`` (``open_client``, in ``context``, connects one).
 
-Owns: the connection lifecycle (connect, namespace handshake, serve, reconnect with backoff), the reader task
-and the heartbeat deadline it enforces, acks in both directions, user handlers, the bounded incoming event
-queue, and a clean close (``41`` per namespace, then the websocket close frame). Every task runs in the
-nursery owned by ``open_client``'s context.
+Owns: the connection lifecycle (connect, namespace handshake, serve, reconnect with backoff), the reader
+task, acks in both directions, user handlers, the bounded incoming event queue, and a clean close (``41``
+per namespace, then the websocket close frame). Every task runs in the nursery that runs ``Client.run``
+(``open_client``'s).
 
-Must not know about: packet text (``protocol``), sockets and websocket frames (``transport``), or anything of
+Must not know about: packet text (``protocol``), sockets and websocket frames (``transport``), reading one
+message with the heartbeat deadline (``connection``), or anything of
 the session gateway beyond "the query and auth may change between reconnects" (``on_reconnect``, or ``query``
 and ``auth`` given as callables).
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
 import structlog
@@ -42,7 +42,7 @@ from .protocol import (
 )
 from .transport import Connector, TransportClosed, TransportError, build_url, websocket_connector
 
-__all__ = ["Client", "Event", "open_client"]
+__all__ = ["AuthArg", "Client", "Event", "Handler", "QueryArg", "ReconnectHook"]
 
 log = structlog.get_logger(__name__)
 
@@ -269,8 +269,10 @@ class Client:
     def _current_auth(self) -> Mapping[str, Any] | None:
         return self.auth() if callable(self.auth) else self.auth
 
-    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The connection loop: connect, serve until lost, back off, reconnect. Owned by ``open_client``."""
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The connection loop: connect, serve until lost, back off, reconnect. ``open_client`` starts it
+        in the nursery it owns (``await nursery.start(client.run)``: started once the first connection is
+        up, raising if it cannot be made) and ends it with ``aclose``."""
         attempt = 0
         try:
             while not self._closing:
@@ -361,32 +363,7 @@ class Client:
             await self._read_one(conn, handshake=False)
 
     async def _read_one(self, conn: Connection, *, handshake: bool) -> None:
-        message: str | bytes | None = None
-        with trio.move_on_at(conn.protocol.heartbeat.deadline):
-            try:
-                message = await conn.transport.receive()
-            except TransportClosed as exc:
-                if handshake:
-                    raise
-                raise ConnectionEnded(exc.reason) from None
-        if message is None:
-            if handshake:
-                raise trio.TooSlowError("ping timeout during the handshake")
-            raise ConnectionEnded("ping timeout")
-        try:
-            events = conn.protocol.receive(message, trio.current_time())
-        except ProtocolError as exc:
-            conn.log.warning("client.protocol_error", error=str(exc))
-            if handshake:
-                raise
-            raise ConnectionEnded("parse error") from None
-        try:
-            await conn.send(conn.protocol.data_to_send())
-        except DisconnectedError:
-            if handshake:
-                raise TransportClosed("transport close") from None
-            raise ConnectionEnded("transport close") from None
-        for event in events:
+        for event in await conn.read(handshake=handshake):
             await self._apply(conn, event)
 
     async def _apply(self, conn: Connection, event: object) -> None:
@@ -417,11 +394,11 @@ class Client:
                 raise ConnectionEnded(reason)
 
     async def _dispatch(self, conn: Connection, event: EventReceived) -> None:
-        handler = self._handlers.get((event.namespace, event.name))
+        name = str(event.event)  # the client API's names are strings, as the JS client's
+        handler = self._handlers.get((event.namespace, name))
         if handler is None:
-            await self._send_events.send(
-                Event(event.name, event.args, event.namespace, event.ack_id, conn.generation)
-            )
+            event_out = Event(name, event.args, event.namespace, event.ack_id, conn.generation)
+            await self._send_events.send(event_out)
             return
         result = await maybe_await(handler(*event.args))
         if event.ack_id is not None and event.namespace in conn.protocol.connected:
@@ -465,87 +442,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, trio.TooSlowError):
         return str(exc) or "connect timeout"
     return str(exc) or type(exc).__name__
-
-
-def _reraise(exc: BaseException) -> NoReturn:
-    context = exc.__context__
-    try:
-        raise exc
-    finally:
-        exc.__context__ = context
-        del exc, context
-
-
-@asynccontextmanager
-async def open_client(
-    url: str,
-    *,
-    query: QueryArg = None,
-    auth: AuthArg = None,
-    headers: Mapping[str, str] | None = None,
-    namespaces: Sequence[str] = ("/",),
-    path: str = "socket.io",
-    reconnect: bool = True,
-    reconnect_delay: float = 0.5,
-    reconnect_delay_max: float = 5.0,
-    randomization_factor: float = 0.5,
-    max_attempts: int | None = None,
-    connect_timeout: float = 10.0,
-    close_timeout: float = 2.0,
-    queue_size: int = 1000,
-    on_reconnect: ReconnectHook | None = None,
-    handlers: Mapping[str, Handler] | None = None,
-    connector: Connector | None = None,
-) -> AsyncIterator[Client]:
-    """Connect to a Socket.IO v5 server over a websocket; yield a ``Client``; close it on exit.
-
-    ``url`` is ``http(s)://`` or ``ws(s)://`` host (and optional prefix); ``path`` the Engine.IO path.
-    ``query`` and ``auth`` are mappings, or callables returning one, re-read at every (re)connect.
-    ``on_reconnect(client, attempt)`` (sync or async) runs before each reconnect attempt: update
-    ``client.query`` / ``client.auth`` there (e.g. ``latest_event_id``). Reconnect delays grow from
-    ``reconnect_delay`` to ``reconnect_delay_max`` with ``±randomization_factor`` jitter; ``max_attempts``
-    consecutive failures stop the client (``None``: never). ``connect_timeout`` bounds each connection's
-    opening (websocket + Engine.IO + namespace handshakes); ``close_timeout`` the clean close.
-    ``queue_size`` bounds the incoming event queue (a full queue stalls the reader: backpressure).
-    ``handlers`` are ``{name: handler}`` for namespace ``/``, in place before the first connect (see
-    ``Client.on``). ``connector`` replaces the websocket transport (tests).
-
-    Raises ``ConnectError`` if a namespace is refused and ``ConnectionFailedError`` if the first connection
-    cannot be made; later losses reconnect in the background.
-    """
-    client = Client(
-        url,
-        query=query,
-        auth=auth,
-        headers=headers,
-        namespaces=namespaces,
-        path=path,
-        reconnect=reconnect,
-        reconnect_delay=reconnect_delay,
-        reconnect_delay_max=reconnect_delay_max,
-        randomization_factor=randomization_factor,
-        max_attempts=max_attempts,
-        connect_timeout=connect_timeout,
-        close_timeout=close_timeout,
-        queue_size=queue_size,
-        on_reconnect=on_reconnect,
-        handlers=handlers,
-        connector=connector,
-    )
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(client._run)
-            try:
-                yield client
-            finally:
-                await client.aclose()
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # Background tasks raise only on bugs or handler errors; the body raises at most one exception.
-        # Unwrap so callers can catch ConnectError, TimeoutError... as themselves.
-        real = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
-        if len(real) == 1:
-            _reraise(real[0])
-        if not real and group.exceptions:
-            _reraise(group.exceptions[0])
-        raise

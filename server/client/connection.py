@@ -1,8 +1,9 @@
 """One live connection of the trio client, and the values the client hands to its caller.
 
 Owns: ``Connection`` (a transport + its ``ClientProtocol`` + a send lock, so a binary packet's attachments
-go out contiguously), ``PendingCall`` (an ack being waited for), ``ConnectionEnded`` (why a connection is
-over, as a JS-style reason string), and ``Event`` (what ``Client.receive`` returns).
+go out contiguously; reading one message as protocol events, within the heartbeat deadline),
+``PendingCall`` (an ack being waited for), ``ConnectionEnded`` (why a connection is over, as a JS-style
+reason string), and ``Event`` (what ``Client.receive`` returns).
 
 Must not know about: reconnection, handlers, queues, or how a transport is opened.
 """
@@ -18,7 +19,7 @@ import structlog
 import trio
 
 from .errors import DisconnectedError
-from .protocol import ClientProtocol
+from .protocol import ClientProtocol, ProtocolError, ProtocolEvent
 from .transport import Transport, TransportClosed
 
 __all__ = ["Connection", "ConnectionEnded", "Event", "PendingCall", "maybe_await"]
@@ -75,6 +76,39 @@ class Connection:
                     await self.transport.send(message)
         except TransportClosed as exc:
             raise DisconnectedError(f"connection lost while sending: {exc.reason}") from exc
+
+    async def read(self, *, handshake: bool) -> list[ProtocolEvent]:
+        """The events of the next message, once the automatic replies it asks for (pongs) are sent.
+
+        During the handshake a lost transport, a silent server or a protocol error is raised as it is
+        (``TransportClosed``, ``trio.TooSlowError``, ``ProtocolError``: the attempt failed); afterwards each
+        ends the connection with ``ConnectionEnded`` and the JS client's reason."""
+        message: str | bytes | None = None
+        with trio.move_on_at(self.protocol.heartbeat.deadline):
+            try:
+                message = await self.transport.receive()
+            except TransportClosed as exc:
+                if handshake:
+                    raise
+                raise ConnectionEnded(exc.reason) from None
+        if message is None:
+            if handshake:
+                raise trio.TooSlowError("ping timeout during the handshake")
+            raise ConnectionEnded("ping timeout")
+        try:
+            events = self.protocol.receive(message, trio.current_time())
+        except ProtocolError as exc:
+            self.log.warning("client.protocol_error", error=str(exc))
+            if handshake:
+                raise
+            raise ConnectionEnded("parse error") from None
+        try:
+            await self.send(self.protocol.data_to_send())
+        except DisconnectedError:
+            if handshake:
+                raise TransportClosed("transport close") from None
+            raise ConnectionEnded("transport close") from None
+        return events
 
 
 class ConnectionEnded(Exception):

@@ -1,10 +1,16 @@
-"""The Engine.IO socket lifecycle: every phase transition lives in this file.
+"""The Engine.IO socket lifecycle, for both roles: every phase transition lives in this file.
 
-Owns: ``Phase``, ``Trigger`` and the ``TRANSITIONS`` table; ``next_phase`` is the only way a socket changes
-phase, and a (phase, trigger) pair missing from the table is an error (``PhaseError``), never a silent
-no-op. Knows nothing of packets, buffers, timers or I/O (``protocol.py`` decides *when* a trigger fires).
+Owns: ``Role``, ``Phase``, ``Trigger`` and one transition table per role (``TRANSITIONS`` for the server,
+``CLIENT_TRANSITIONS`` for the client, both in ``ROLE_TRANSITIONS``); ``next_phase`` is the only way a
+socket changes phase, and a (phase, trigger) pair missing from its role's table is an error
+(``PhaseError``), never a silent no-op. Knows nothing of packets, buffers, timers or I/O (``protocol.py``
+decides *when* a trigger fires).
 
-Theory of operation (Engine.IO v4, as the Node engine.io 6.6 server behaves):
+Theory of operation (Engine.IO v4, as the Node engine.io 6.6 server and engine.io-client behave). The two
+ends of a connection run the same socket core with a different ``Role``, as h11's ``our_role``: the server
+sends the OPEN packet and pings, the client receives the OPEN packet and answers pings.
+
+Server role:
 
 * A socket opened over polling starts in POLLING; one opened over a websocket starts in WEBSOCKET.
 * Upgrade: a websocket carrying the sid of a POLLING socket attaches as a probe (PROBING). The client sends
@@ -16,6 +22,12 @@ Theory of operation (Engine.IO v4, as the Node engine.io 6.6 server behaves):
   collects the remaining packets and the close packet (or ``close_linger`` passes). Every other close
   (client close, protocol error, ping timeout, server close on a websocket) goes straight to CLOSED.
 
+Client role (websocket only, as our trio client):
+
+* The socket starts in OPENING once the websocket is open; the server's OPEN packet (HANDSHAKE) moves it to
+  WEBSOCKET. Anything else first, a bad handshake, the server's CLOSE packet, a ping timeout or the transport
+  going away ends it (ABORT, straight to CLOSED).
+
 Heartbeats are not phases: they are one deadline per socket, kept in ``protocol.py``.
 """
 
@@ -24,7 +36,13 @@ from __future__ import annotations
 from enum import Enum
 
 
+class Role(Enum):
+    SERVER = "server"  # accepts the connection: sends OPEN, pings, answers polling requests
+    CLIENT = "client"  # opens the connection: receives OPEN, answers pings
+
+
 class Phase(Enum):
+    OPENING = "opening"  # client role: transport open, waiting for the server's OPEN packet
     POLLING = "polling"  # transport polling, no upgrade in progress
     PROBING = "probing"  # polling; a websocket probe is attached, waiting for "2probe" (or "5")
     UPGRADING = "upgrading"  # polling; "3probe" sent, GETs answered "6", waiting for "5" on the probe
@@ -34,12 +52,13 @@ class Phase(Enum):
 
 
 class Trigger(Enum):
+    HANDSHAKE = "handshake"  # client role: the server's OPEN packet arrived
     PROBE_ATTACH = "probe attach"  # a websocket arrived with this sid
     PROBE_PING = "probe ping"  # "2probe" on the probe
     PROBE_UPGRADE = "probe upgrade"  # "5" on the probe
     PROBE_FAIL = "probe fail"  # other packet on the probe, probe closed, or upgrade timeout
     SERVER_CLOSE = "server close"  # the application closed the socket
-    ABORT = "abort"  # client close, protocol error, ping timeout, transport gone
+    ABORT = "abort"  # peer close, protocol error, ping timeout, transport gone
     LINGER_DONE = "linger done"  # the close packet was collected, or close_linger passed
 
 
@@ -61,14 +80,27 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Phase] = {
     **{(phase, Trigger.ABORT): Phase.CLOSED for phase in (*_POLLING_PHASES, Phase.WEBSOCKET, Phase.CLOSING)},
     (Phase.CLOSING, Trigger.LINGER_DONE): Phase.CLOSED,
 }
+"""The server role's table."""
+
+CLIENT_TRANSITIONS: dict[tuple[Phase, Trigger], Phase] = {
+    (Phase.OPENING, Trigger.HANDSHAKE): Phase.WEBSOCKET,
+    (Phase.OPENING, Trigger.ABORT): Phase.CLOSED,
+    (Phase.WEBSOCKET, Trigger.ABORT): Phase.CLOSED,
+}
+"""The client role's table (websocket transport only)."""
+
+ROLE_TRANSITIONS: dict[Role, dict[tuple[Phase, Trigger], Phase]] = {
+    Role.SERVER: TRANSITIONS,
+    Role.CLIENT: CLIENT_TRANSITIONS,
+}
 
 
-def next_phase(phase: Phase, trigger: Trigger) -> Phase:
-    """The phase after ``trigger`` in ``phase``; ``PhaseError`` if the table does not allow it."""
+def next_phase(phase: Phase, trigger: Trigger, role: Role = Role.SERVER) -> Phase:
+    """The phase after ``trigger`` in ``phase``; ``PhaseError`` if ``role``'s table does not allow it."""
     try:
-        return TRANSITIONS[phase, trigger]
+        return ROLE_TRANSITIONS[role][phase, trigger]
     except KeyError:
-        raise PhaseError(f"{trigger.value} not allowed in phase {phase.value}") from None
+        raise PhaseError(f"{trigger.value} not allowed in phase {phase.value} ({role.value} role)") from None
 
 
 def is_polling(phase: Phase) -> bool:
@@ -77,5 +109,6 @@ def is_polling(phase: Phase) -> bool:
 
 
 def is_open(phase: Phase) -> bool:
-    """True until the socket starts closing: the application may send, packets are accepted."""
-    return phase is not Phase.CLOSING and phase is not Phase.CLOSED
+    """True from the handshake until the socket starts closing: the application may send, packets are
+    accepted."""
+    return phase is not Phase.OPENING and phase is not Phase.CLOSING and phase is not Phase.CLOSED

@@ -1,9 +1,10 @@
-"""Engine.IO v4 packet and payload codec, sans-IO.
+"""Engine.IO v4 packet and payload codec, sans-IO, for both ends of a connection.
 
 Owns: decoding one packet (a WebSocket message or one part of a polling payload) the way the Node server's
-``engine.io-parser`` does, encoding server packets, splitting and joining polling payloads (``\\x1e``,
-binary as ``b<base64>``), and ``OutgoingMessage``, a message encoded once for any number of recipients.
-Knows nothing of sockets, trio, HTTP or the socket lifecycle.
+``engine.io-parser`` does (the same for what a client or a server receives), encoding packets, the OPEN
+packet's handshake (``Handshake``: encoded by the server, decoded by the client), splitting and joining
+polling payloads (``\\x1e``, binary as ``b<base64>``), and ``OutgoingMessage``, a message encoded once for
+any number of recipients. Knows nothing of sockets, trio, HTTP or the socket lifecycle.
 
 Why not ``engineio.packet.Packet.decode``: it JSON-parses the data of every packet (``4{"a":1}`` becomes a
 dict, ``4true`` becomes ``True``) and accepts types 7-9, so it cannot hand the layer above the exact text
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from server.http.frames import encode_frame
 
@@ -64,6 +67,58 @@ def decode_packet(raw: str | bytes) -> Packet:
     raise DecodeError(f"unknown packet type {head!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """The JSON of the OPEN packet ``0{...}``, the server's side of the handshake. Times in seconds (the
+    packet carries milliseconds); ``max_payload`` is 0 when the server did not say."""
+
+    sid: str
+    ping_interval: float
+    ping_timeout: float
+    max_payload: int
+    upgrades: tuple[str, ...] = ()
+
+    def encode(self) -> str:
+        """The OPEN packet, fields in the order the Node server writes them."""
+        handshake = {
+            "sid": self.sid,
+            "upgrades": list(self.upgrades),
+            "pingInterval": round(self.ping_interval * 1000),
+            "pingTimeout": round(self.ping_timeout * 1000),
+            "maxPayload": self.max_payload,
+        }
+        return encode_packet(OPEN, json.dumps(handshake, separators=(",", ":")))
+
+
+def decode_handshake(data: str) -> Handshake:
+    """The data of an OPEN packet (the text after ``0``); ``DecodeError`` unless it is a JSON object with a
+    sid and non-negative ``pingInterval`` / ``pingTimeout``."""
+    try:
+        fields = json.loads(data)
+    except ValueError:
+        raise DecodeError(f"OPEN packet data is not JSON: {data[:80]!r}") from None
+    if not isinstance(fields, dict):
+        raise DecodeError(f"OPEN packet without a JSON object: {data[:80]!r}")
+    sid = fields.get("sid")
+    if not isinstance(sid, str) or not sid:
+        raise DecodeError(f"OPEN packet without a sid: {data[:80]!r}")
+    upgrades = fields.get("upgrades")
+    max_payload = fields.get("maxPayload", 0)
+    return Handshake(
+        sid,
+        _seconds(fields.get("pingInterval"), "pingInterval"),
+        _seconds(fields.get("pingTimeout"), "pingTimeout"),
+        int(max_payload) if isinstance(max_payload, int) else 0,
+        tuple(u for u in upgrades if isinstance(u, str)) if isinstance(upgrades, list) else (),
+    )
+
+
+def _seconds(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise DecodeError(f"handshake field {name!r} must be a non-negative number, got {value!r}")
+    return float(value) / 1000.0
+
+
 def decode_payload(body: bytes) -> tuple[list[Packet], DecodeError | None]:
     """Decode a polling POST body: UTF-8 text, packets joined by ``\\x1e``.
 
@@ -84,7 +139,7 @@ def decode_payload(body: bytes) -> tuple[list[Packet], DecodeError | None]:
 
 
 def encode_packet(packet_type: int, data: str = "") -> str:
-    """A text packet as the server sends it: the type digit then the data."""
+    """A text packet: the type digit then the data."""
     return f"{packet_type}{data}"
 
 

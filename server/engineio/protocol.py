@@ -1,24 +1,43 @@
-"""One Engine.IO v4 socket as a sans-IO state machine.
+"""One Engine.IO v4 socket as a sans-IO state machine, for either end of the connection.
 
-Owns: ``SocketProtocol``: what a socket does with each client packet, its outbox (the packets waiting for
-the transport), the polling GET/POST bookkeeping (overlaps are errors), the upgrade probe, and its
-heartbeat as one deadline (``next_deadline``; the owner calls ``on_timer`` when it passes). Phase changes go
-through ``_state.next_phase`` only. Never awaits, never touches a socket, never reads a clock: every
-method that needs the time takes ``now``.
-Knows nothing of trio, HTTP, WebSocket objects or the application (``socket.py`` is the glue).
+Owns: ``SocketProtocol``: what a socket does with each packet from its peer, its outbox (the packets waiting
+for the transport), and its heartbeat as one deadline (``next_deadline``; the owner calls ``on_timer`` when
+it passes). The server role adds the polling GET/POST bookkeeping (overlaps are errors) and the upgrade
+probe; the client role adds the reading of the server's OPEN packet. Phase changes go through
+``_state.next_phase`` only. Never awaits, never touches a socket, never reads a clock: every method that
+needs the time takes ``now``; never raises on the peer's input (it closes the socket instead).
+Knows nothing of trio, HTTP, WebSocket objects or the application (``socket.py`` and ``server.client`` are
+the glue).
+
+Roles (``role=``, as h11's ``our_role``; the server role is the default and its per-packet path has no
+role test): what differs is only what the protocol makes differ --
+
+| packet from the peer | server role                          | client role                              |
+|----------------------|--------------------------------------|------------------------------------------|
+| OPEN ``0{...}``      | ignored (the server sends it)        | first packet: the handshake, else error  |
+| PING ``2``           | error: v4 clients never ping         | PONG queued, heartbeat deadline pushed   |
+| PONG ``3``           | heartbeat: next ping after interval  | ignored                                  |
+| MESSAGE ``4``        | data for the application             | data for the application                 |
+| CLOSE ``1``          | closed, "client disconnect"          | closed, "transport close"                |
+| UPGRADE ``5``        | only on a probe                      | error (a websocket client never upgrades)|
+
+Heartbeat: the server pings ``ping_interval`` after the handshake and after each pong and closes with
+"ping timeout" when no pong comes within ``ping_timeout``; the client closes with "ping timeout" when no ping
+came within ``pingInterval + pingTimeout`` of the handshake or of the last ping (``Heartbeat``).
 
 Close reasons (the names python-socketio and Node use): "client disconnect" (the client sent ``1``),
-"server disconnect", "ping timeout", "transport close" (the transport went away), "transport error"
-(a protocol error: undecodable packet, a ping from the client, overlapping requests, overflow).
+"server disconnect", "ping timeout", "transport close" (the transport went away, or in the client role the
+server sent ``1``), "transport error" (a protocol error: undecodable packet, a ping from the client,
+overlapping requests, overflow; ``error`` says what it was when the core saw it).
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections import deque
 from enum import Enum
 
-from server.engineio._state import Phase, PhaseError, Trigger, is_open, is_polling, next_phase
+from server.engineio._state import Phase, PhaseError, Role, Trigger, is_open, is_polling, next_phase
 from server.engineio.codec import (
     CLOSE,
     CLOSE_PACKET,
@@ -28,8 +47,12 @@ from server.engineio.codec import (
     PING,
     PING_PACKET,
     PONG,
+    UPGRADE,
+    DecodeError,
+    Handshake,
     Outgoing,
     Packet,
+    decode_handshake,
     encode_packet,
     encode_payload,
 )
@@ -55,8 +78,38 @@ class ProbeAction(Enum):
     IGNORE = "ignore"
 
 
+class Heartbeat:
+    """The Engine.IO v4 heartbeat as the client role sees it: the server pings, one must arrive in time.
+
+    The deadline is ``pingInterval + pingTimeout`` after the handshake and after each ping; a connection
+    that reaches it without a ping is dead ("ping timeout"). One deadline per connection, no sweeps.
+    """
+
+    __slots__ = ("deadline", "interval", "timeout")
+
+    def __init__(self) -> None:
+        self.interval = 0.0
+        self.timeout = 0.0
+        self.deadline = math.inf
+
+    def start(self, now: float, interval: float, timeout: float) -> None:
+        self.interval = interval
+        self.timeout = timeout
+        self.deadline = now + interval + timeout
+
+    def pinged(self, now: float) -> None:
+        self.deadline = now + self.interval + self.timeout
+
+    def expired(self, now: float) -> bool:
+        return now >= self.deadline
+
+
 class SocketProtocol:
-    """The state of one Engine.IO socket. See the module docstring and ``_state.py``."""
+    """The state of one Engine.IO socket. See the module docstring and ``_state.py``.
+
+    ``SocketProtocol(sid, transport, config, now)`` is a server socket the server has just allocated;
+    ``SocketProtocol.client()`` is the client end of a websocket, waiting for the server's OPEN packet.
+    """
 
     __slots__ = (
         "_awaiting_pong",
@@ -66,45 +119,91 @@ class SocketProtocol:
         "_linger_at",
         "_outbox",
         "close_reason",
+        "error",
+        "handshake",
+        "heartbeat",
         "open",
         "phase",
         "poll_pending",
         "post_pending",
+        "role",
         "sid",
         "upgrade_deadline",
     )
 
-    def __init__(self, sid: str, transport: str, config: EngineConfig, now: float) -> None:
+    def __init__(
+        self, sid: str, transport: str, config: EngineConfig, now: float, *, role: Role = Role.SERVER
+    ) -> None:
         self.sid = sid
+        self.role = role
         self._config = config
-        self.phase = Phase.WEBSOCKET if transport == "websocket" else Phase.POLLING
-        self.open = True  # is_open(phase), kept in step by ``_move`` (read on every send)
+        if role is Role.CLIENT:
+            if transport != "websocket":
+                raise ValueError("the client role speaks the websocket transport only")
+            self.phase = Phase.OPENING
+            self._heartbeat_at = math.inf  # armed by the handshake
+        else:
+            self.phase = Phase.WEBSOCKET if transport == "websocket" else Phase.POLLING
+            self._heartbeat_at = now + config.ping_interval
+        self.open = is_open(self.phase)  # kept in step by ``_move`` (read on every send)
         self._outbox: deque[Outgoing] | None = None  # created on first use
         self.close_reason: str | None = None
+        self.error: str | None = None  # what the peer did wrong, when the core closed for it
+        self.handshake: Handshake | None = None  # client role: the server's OPEN packet
+        self.heartbeat: Heartbeat | None = Heartbeat() if role is Role.CLIENT else None
         self._close_reply = CLOSE_PACKET
-        self._heartbeat_at = now + config.ping_interval
         self._awaiting_pong = False
         self._linger_at = float("inf")
         self.upgrade_deadline = float("inf")
         self.poll_pending = False
         self.post_pending = False
 
+    @classmethod
+    def client(cls, config: EngineConfig | None = None) -> SocketProtocol:
+        """The client end of a websocket that has just opened (OPENING): the sid, the ping interval and
+        timeout come with the server's OPEN packet. ``config`` bounds the outbox (``max_buffered_packets``).
+        """
+        return cls("", "websocket", config or EngineConfig(), 0.0, role=Role.CLIENT)
+
     def __repr__(self) -> str:
-        return f"<SocketProtocol sid={self.sid} phase={self.phase.value}>"
+        return f"<SocketProtocol {self.role.value} sid={self.sid} phase={self.phase.value}>"
 
     # -- the handshake ----------------------------------------------------------------------------------
 
     def open_packet(self, transport: str) -> str:
-        """The ``0{...}`` open packet: sid, upgrades, pingInterval, pingTimeout (ms), maxPayload."""
+        """Server role: the ``0{...}`` open packet: sid, upgrades, pingInterval, pingTimeout (ms),
+        maxPayload."""
         config = self._config
-        handshake = {
-            "sid": self.sid,
-            "upgrades": config.upgrades(transport),
-            "pingInterval": round(config.ping_interval * 1000),
-            "pingTimeout": round(config.ping_timeout * 1000),
-            "maxPayload": config.max_payload,
-        }
-        return encode_packet(OPEN, json.dumps(handshake, separators=(",", ":")))
+        return Handshake(
+            self.sid, config.ping_interval, config.ping_timeout, config.max_payload,
+            tuple(config.upgrades(transport)),
+        ).encode()
+
+    def _receive_handshake(self, packet: Packet, now: float) -> None:
+        # Client role, OPENING: the first packet must be the server's OPEN.
+        if packet.type != OPEN or not isinstance(packet.data, str):
+            self._fail(f"expected the Engine.IO OPEN packet first, got type {packet.type}")
+            return
+        try:
+            handshake = decode_handshake(packet.data)
+        except DecodeError as exc:
+            self._fail(str(exc))
+            return
+        self._move(Trigger.HANDSHAKE)
+        self.sid = handshake.sid
+        self.handshake = handshake
+        heartbeat = self.heartbeat
+        assert heartbeat is not None
+        heartbeat.start(now, handshake.ping_interval, handshake.ping_timeout)
+        self._heartbeat_at = heartbeat.deadline
+
+    def _pinged(self, data: str | bytes, now: float) -> None:
+        # Client role: answer the server's ping (echoing its data) and wait for the next one.
+        heartbeat = self.heartbeat
+        assert heartbeat is not None
+        if self.queue(encode_packet(PONG, data if isinstance(data, str) else "")):
+            heartbeat.pinged(now)
+            self._heartbeat_at = heartbeat.deadline
 
     # -- state -------------------------------------------------------------------------------------------
 
@@ -113,17 +212,23 @@ class SocketProtocol:
         return "polling" if is_polling(self.phase) else "websocket"
 
     def _move(self, trigger: Trigger) -> None:
-        self.phase = phase = next_phase(self.phase, trigger)
+        self.phase = phase = next_phase(self.phase, trigger, self.role)
         self.open = is_open(phase)
 
+    def _fail(self, error: str) -> None:
+        # The peer broke the protocol: close at once, and say why.
+        self.error = error
+        self.abort(TRANSPORT_ERROR)
+
     def abort(self, reason: str) -> bool:
-        """Close at once with ``reason``; the outbox is dropped. False if it was already closed.
+        """Close at once with ``reason``; the outbox is dropped. True if it was open (the application has
+        to hear of it), False if it was already closing or closed (or, client role, still opening).
         A pending GET is answered ``6`` for a client close, ``1`` otherwise (as Node does)."""
         if self.phase is Phase.CLOSED:
             return False
         was_open = self.open
         self._move(Trigger.ABORT)
-        if was_open:
+        if self.close_reason is None:  # else CLOSING's reason stands
             self.close_reason = reason
         self._close_reply = NOOP_PACKET if reason == CLIENT_DISCONNECT else CLOSE_PACKET
         self._outbox = None
@@ -174,21 +279,30 @@ class SocketProtocol:
     # -- inbound packets ---------------------------------------------------------------------------------
 
     def receive(self, packet: Packet, now: float) -> str | bytes | None:
-        """A packet from the client on the socket's transport. Returns the data of a MESSAGE to hand to
+        """A packet from the peer on the socket's transport. Returns the data of a MESSAGE to hand to
         the application, else None. Packets after the socket closed are ignored (Node does the same)."""
         if not self.open:
+            if self.phase is Phase.OPENING:
+                self._receive_handshake(packet, now)
             return None
         kind = packet.type
         if kind == MESSAGE:
             return packet.data
         if kind == PONG:
-            self._awaiting_pong = False
-            self._heartbeat_at = now + self._config.ping_interval
+            if self.role is Role.SERVER:
+                self._awaiting_pong = False
+                self._heartbeat_at = now + self._config.ping_interval
+            # a client never pings, so a pong means nothing to it
         elif kind == PING:
-            self.abort(TRANSPORT_ERROR)  # v4: only the server pings
+            if self.role is Role.SERVER:
+                self._fail("ping from the client")  # v4: only the server pings
+            else:
+                self._pinged(packet.data, now)
         elif kind == CLOSE:
-            self.abort(CLIENT_DISCONNECT)
-        # OPEN, UPGRADE and NOOP outside an upgrade mean nothing; Node ignores them too.
+            self.abort(CLIENT_DISCONNECT if self.role is Role.SERVER else TRANSPORT_CLOSE)
+        elif self.role is Role.CLIENT and kind in (OPEN, UPGRADE):
+            self._fail(f"unexpected Engine.IO packet type {kind} on an open websocket")
+        # Server role: OPEN, UPGRADE and NOOP outside an upgrade mean nothing; Node ignores them too.
         return None
 
     def decode_error(self) -> None:
@@ -206,7 +320,8 @@ class SocketProtocol:
         return self._heartbeat_at
 
     def on_timer(self, now: float) -> None:
-        """Run what is due: send a ping, or close on a missing pong, or end the linger."""
+        """Run what is due: send a ping, or close on a missing pong, or end the linger; in the client
+        role, close when no ping came in time."""
         if self.phase is Phase.CLOSING:
             if now >= self._linger_at:
                 self._move(Trigger.LINGER_DONE)
@@ -214,14 +329,14 @@ class SocketProtocol:
             return
         if not self.open or now < self._heartbeat_at:
             return
-        if self._awaiting_pong:
+        if self._awaiting_pong or self.role is Role.CLIENT:
             self.abort(PING_TIMEOUT)
             return
         if self.queue(PING_PACKET):
             self._awaiting_pong = True
             self._heartbeat_at = now + self._config.ping_timeout
 
-    # -- polling -----------------------------------------------------------------------------------------
+    # -- polling (server role) ---------------------------------------------------------------------------
 
     def poll_begin(self) -> PollStart:
         """A GET arrived. A second concurrent GET is an error: the socket closes, the pending GET gets
@@ -274,7 +389,7 @@ class SocketProtocol:
     def post_end(self) -> None:
         self.post_pending = False
 
-    # -- upgrade -----------------------------------------------------------------------------------------
+    # -- upgrade (server role) ---------------------------------------------------------------------------
 
     def attach_probe(self, now: float) -> None:
         """A websocket arrived with this sid. ``PhaseError`` unless the socket is on polling with no
@@ -291,7 +406,7 @@ class SocketProtocol:
         if packet.type == PING and packet.data == "probe" and self.phase is Phase.PROBING:
             self._move(Trigger.PROBE_PING)
             return ProbeAction.REPLY
-        if packet.type == 5:  # UPGRADE
+        if packet.type == UPGRADE:
             self._move(Trigger.PROBE_UPGRADE)
             self.upgrade_deadline = float("inf")
             return ProbeAction.UPGRADED

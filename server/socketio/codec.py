@@ -1,4 +1,4 @@
-"""Socket.IO packet encoding and decoding.
+"""Socket.IO packet encoding and decoding, for both ends of a connection.
 
 Owns: the choice of packet class (python-socketio's ``Packet`` for the default text serializer,
 ``MsgPackPacket`` for msgpack), decoding one Engine.IO message into a packet, and encoding outgoing packets
@@ -7,7 +7,8 @@ attachments -- has a fast encoder that produces exactly the bytes python-socketi
 (the tests check it byte for byte) but skips its recursive binary scan: the JSON encoder itself rejects
 ``bytes``, and only then do we fall back to the library.
 
-Knows nothing of connections, namespaces' state, rooms or trio.
+Knows nothing of connections, namespaces' state, rooms or trio, nor of which end it encodes for: a client's
+EVENT or ACK is the same packet as a server's.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def is_text_packet_class(packet_class: type[Packet]) -> bool:
 
 
 def args_from_data(data: Any) -> list[Any]:
-    """python-socketio's ``emit(data=...)`` convention: None -> no argument, a tuple -> several arguments."""
+    """python-socketio's ``emit(data=...)`` convention (and its rule for a handler's return value as ACK
+    arguments): None -> no argument, a tuple -> several arguments, anything else -> one."""
     if data is None:
         return []
     if isinstance(data, tuple):
@@ -136,8 +138,9 @@ def encode_ack(
 
 
 def encode_connect(
-    packet_class: type[Packet], namespace: str, payload: dict[str, Any]
+    packet_class: type[Packet], namespace: str, payload: dict[str, Any] | None
 ) -> list[EngineMessage]:
+    """CONNECT: a client's request (``payload`` its auth, or None) or a server's reply ``{"sid": ...}``."""
     return encode_library(packet_class, CONNECT, namespace, payload, binary=False)
 
 

@@ -1,35 +1,49 @@
-"""The Socket.IO v5 protocol of one Engine.IO connection, sans-IO.
+"""The Socket.IO v5 protocol of one Engine.IO connection, sans-IO, for either end of it.
 
-Owns: everything that decides what a client's Engine.IO message means and what goes back, for one
-connection: which namespaces are joined, binary attachment reassembly, the server-initiated ack ids, the
-connect timeout rule and every "close the whole connection" rule. Feed it messages with ``receive``; it
-returns at most one ``ProtocolEvent`` for the application and never awaits. Outgoing packets are built by
-its methods (``accept``, ``refuse``, ``event``, ``ack``, ``leave``) as lists of Engine.IO messages that the
-caller sends in order.
+Owns: everything that decides what the peer's Engine.IO message means and what goes back, for one
+connection: which namespaces are joined, binary attachment reassembly, ack ids, the connect timeout rule
+and every "close the whole connection" rule. Feed it messages with ``receive``; it returns at most one
+``ProtocolEvent`` for the application and never awaits. Outgoing packets are built by its methods as lists
+of Engine.IO messages that the caller sends in order.
 
 Knows nothing of trio, engine sockets, handlers, rooms or sids' meaning (the caller picks the sid).
 
+Roles (``role=``, as h11's ``our_role``; the server role is the default and its event path has no role
+test): decoding, binary reassembly, EVENT / ACK / DISCONNECT handling and the violation rules are one code
+for both ends. What differs is what the protocol makes differ: the client sends CONNECT (``connect``) and
+receives the reply (``NamespaceConnected`` / ``NamespaceRefused``), the server receives CONNECT
+(``ConnectRequested``) and replies (``accept`` / ``refuse``); the server's core allocates the ids of the
+acks it asks for and matches the answers (``event(..., ack_token=)``, ``register_ack``), while a client
+picks its own ids (``codec.encode_event(..., ack_id)``) and gets every ACK back (``token`` None) to match;
+the server refuses reserved event names from a client, a client takes any name; a client drops packets
+for a namespace it has just left (the server may still be sending), the server treats them as violations.
+
 Theory of operation -- each namespace of the connection is in one state, and these are all transitions:
 
-| namespace state | on | goes to | output |
-|---|---|---|---|
-| (absent) | client CONNECT, auth an object or absent | CONNECTING | ``ConnectRequested`` |
-| (absent) | ``refuse`` (application: unknown namespace) | (absent) | CONNECT_ERROR |
-| CONNECTING | ``accept(sid)`` | CONNECTED | CONNECT ``{"sid": sid}`` |
-| CONNECTING | ``refuse(message, data)`` | (absent) | CONNECT_ERROR ``{"message", "data"?}`` |
-| CONNECTED | client EVENT / BINARY_EVENT (complete, valid) | CONNECTED | ``EventReceived`` |
-| CONNECTED | client ACK / BINARY_ACK for a pending id | CONNECTED | ``AckReceived`` |
-| CONNECTED | client DISCONNECT | (absent) | ``NamespaceLeft`` |
-| CONNECTED or CONNECTING | ``leave()`` (server disconnect) | (absent) | DISCONNECT |
+| role   | namespace state | on | goes to | output |
+|---|---|---|---|---|
+| server | (absent) | client CONNECT, auth an object or absent | CONNECTING | ``ConnectRequested`` |
+| server | (absent) | ``refuse`` (application: unknown namespace) | (absent) | CONNECT_ERROR |
+| server | CONNECTING | ``accept(sid)`` | CONNECTED | CONNECT ``{"sid": sid}`` |
+| server | CONNECTING | ``refuse(message, data)`` | (absent) | CONNECT_ERROR ``{"message", "data"?}`` |
+| client | (absent) | ``connect(auth)`` | CONNECTING | CONNECT ``{auth}`` |
+| client | CONNECTING | server CONNECT ``{"sid"}`` | CONNECTED | ``NamespaceConnected`` |
+| client | CONNECTING | server CONNECT_ERROR | (absent) | ``NamespaceRefused`` |
+| both | CONNECTED | peer EVENT / BINARY_EVENT (complete, valid) | CONNECTED | ``EventReceived`` |
+| both | CONNECTED | peer ACK / BINARY_ACK (server: for a pending id) | CONNECTED | ``AckReceived`` |
+| both | CONNECTED | peer DISCONNECT | (absent; client: left) | ``NamespaceLeft`` |
+| both | CONNECTED or CONNECTING | ``leave()`` | (absent; client: left) | DISCONNECT |
 
 and for the connection as a whole, each of these closes it at once (``ProtocolViolation``, then every later
-``receive`` returns None): an undecodable message, an unknown packet type, a client CONNECT_ERROR, a CONNECT
-whose auth is not an object, a CONNECT for a namespace already connecting or connected, any other packet
-for a namespace that is not CONNECTED, an invalid EVENT payload (not a non-empty array whose first item is a
-string or number, or a reserved event name), an ACK without id or array, too many or too large binary
-attachments, a text message while attachments are awaited or a binary message when none is. The connect
-timeout: at ``connect_deadline`` the caller asks ``connect_timed_out()``; true when no namespace is
-connecting or connected then (the rule of the reference server), and the caller closes the connection.
+``receive`` returns None): an undecodable message, an unknown packet type, a CONNECT_ERROR from a client or a
+CONNECT whose auth is not an object, a CONNECT for a namespace already connecting or connected (server), a
+CONNECT reply or CONNECT_ERROR for a namespace that is not connecting (client), any other packet for a
+namespace that is not CONNECTED (the client ignores those for a namespace it left), an invalid EVENT
+payload (not a non-empty array whose first item is a string or number, or, from a client, a reserved event
+name), an ACK without id or array, too many or too large binary attachments, a text message while
+attachments are awaited or a binary message when none is. The connect timeout (server): at
+``connect_deadline`` the caller asks ``connect_timed_out()``; true when no namespace is connecting or
+connected then (the rule of the reference server), and the caller closes the connection.
 
 Connection state recovery is not implemented; its hook is ``accept(..., pid=...)``, which adds the private
 id to the CONNECT reply, and the caller's emit path is where offsets would be appended to stored events.
@@ -38,11 +52,13 @@ id to the CONNECT reply, and the caller's emit path is where offsets would be ap
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from socketio.packet import Packet
 
+from server.engineio.protocol import Role
 from server.socketio import codec
 from server.socketio.codec import EngineMessage
 from server.socketio.errors import AckLimitError
@@ -54,14 +70,33 @@ RESERVED_EVENTS = frozenset(
 
 
 class NamespaceState(enum.Enum):
-    CONNECTING = "connecting"  # CONNECT received; the application's connect handler decides
+    CONNECTING = "connecting"  # server: CONNECT received, the application decides; client: CONNECT sent
     CONNECTED = "connected"
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectRequested:
+    """Server role: the client asks to join ``namespace``; answer with ``accept`` or ``refuse``."""
+
     namespace: str
     auth: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceConnected:
+    """Client role: the server accepted ``namespace`` (CONNECT ``{"sid": ...}``)."""
+
+    namespace: str
+    sid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRefused:
+    """Client role: CONNECT_ERROR ``44[/nsp,]{"message":..., "data":...}`` (or a bare string)."""
+
+    namespace: str
+    message: str
+    data: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +104,7 @@ class EventReceived:
     namespace: str
     event: str | int | float
     args: list[Any]
-    ack_id: int | None  # the client wants an ACK with this id
+    ack_id: int | None  # the peer wants an ACK with this id
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +112,32 @@ class AckReceived:
     namespace: str
     ack_id: int
     args: list[Any]
-    token: object  # what the caller registered with ``event(..., ack_token=...)``
+    token: object = None  # server: what the caller registered with ``event(..., ack_token=...)``
 
 
 @dataclass(frozen=True, slots=True)
 class NamespaceLeft:
+    """The peer sent DISCONNECT for ``namespace``."""
+
     namespace: str
 
 
 @dataclass(frozen=True, slots=True)
 class ProtocolViolation:
-    """The client broke the protocol: close the whole connection now."""
+    """The peer broke the protocol: close the whole connection now."""
 
     reason: str
 
 
-ProtocolEvent = ConnectRequested | EventReceived | AckReceived | NamespaceLeft | ProtocolViolation
+ProtocolEvent = (
+    ConnectRequested
+    | NamespaceConnected
+    | NamespaceRefused
+    | EventReceived
+    | AckReceived
+    | NamespaceLeft
+    | ProtocolViolation
+)
 
 
 class SocketIOProtocol:
@@ -102,6 +147,7 @@ class SocketIOProtocol:
         "_acks",
         "_binary_size",
         "_closed",
+        "_left",
         "_namespaces",
         "_next_ack_id",
         "_partial",
@@ -110,6 +156,7 @@ class SocketIOProtocol:
         "max_binary_size",
         "max_pending_acks",
         "packet_class",
+        "role",
     )
 
     def __init__(
@@ -120,8 +167,10 @@ class SocketIOProtocol:
         max_attachments: int = 10,
         max_binary_size: int = 16 * 1024 * 1024,
         max_pending_acks: int = 256,
+        role: Role = Role.SERVER,
     ) -> None:
         self.packet_class = packet_class
+        self.role = role
         self.connect_deadline = connect_deadline
         self.max_attachments = max_attachments
         self.max_binary_size = max_binary_size
@@ -132,6 +181,7 @@ class SocketIOProtocol:
         self._acks: dict[tuple[str, int], object] | None = None  # created on first server-initiated ack
         self._next_ack_id = 0
         self._closed = False
+        self._left: set[str] | None = None  # client role: namespaces left, whose late packets are dropped
 
     # -- state -------------------------------------------------------------------------------------------
 
@@ -152,7 +202,8 @@ class SocketIOProtocol:
         return dict(self._namespaces)
 
     def connect_timed_out(self) -> bool:
-        """Ask at ``connect_deadline``: True means close the connection (no namespace joined or joining)."""
+        """Server role: ask at ``connect_deadline``: True means close the connection (no namespace joined
+        or joining)."""
         return not self._closed and not self._namespaces
 
     @property
@@ -162,7 +213,7 @@ class SocketIOProtocol:
     # -- input -------------------------------------------------------------------------------------------
 
     def receive(self, message: EngineMessage) -> ProtocolEvent | None:
-        """One Engine.IO message from the client in; at most one event for the application out."""
+        """One Engine.IO message from the peer in; at most one event for the application out."""
         if self._closed:
             return None
         if self._partial is not None:
@@ -200,15 +251,21 @@ class SocketIOProtocol:
         if count and ptype not in (codec.BINARY_EVENT, codec.BINARY_ACK):
             return self._violation("attachments on a packet that cannot carry them")
         if ptype == codec.CONNECT:
-            return self._connect(namespace, pkt.data)
+            if self.role is Role.SERVER:
+                return self._connect(namespace, pkt.data)
+            return self._connect_reply(namespace, pkt.data)
         if ptype == codec.CONNECT_ERROR:
-            return self._violation("CONNECT_ERROR from the client")
+            if self.role is Role.SERVER:
+                return self._violation("CONNECT_ERROR from the client")
+            return self._connect_error(namespace, pkt.data)
         if ptype not in (codec.DISCONNECT, codec.EVENT, codec.ACK, codec.BINARY_EVENT, codec.BINARY_ACK):
             return self._violation(f"unknown packet type {ptype}")
         if self._namespaces.get(namespace) is not NamespaceState.CONNECTED:
+            if self._left is not None and namespace in self._left:
+                return None  # client role: the server may still be sending to a namespace we have left
             return self._violation(f"packet for namespace {namespace!r} which is not connected")
         if ptype == codec.DISCONNECT:
-            del self._namespaces[namespace]
+            self._remove(namespace)
             return NamespaceLeft(namespace)
         if ptype == codec.EVENT:
             return self._event(pkt)
@@ -232,6 +289,24 @@ class SocketIOProtocol:
         self._namespaces[namespace] = NamespaceState.CONNECTING
         return ConnectRequested(namespace, auth)
 
+    def _connect_reply(self, namespace: str, data: Any) -> ProtocolEvent:
+        # Client role: the server's answer to our CONNECT.
+        if self._namespaces.get(namespace) is not NamespaceState.CONNECTING:
+            return self._violation(f"CONNECT for namespace {namespace!r} that was not requested")
+        self._namespaces[namespace] = NamespaceState.CONNECTED
+        sid = data.get("sid") if isinstance(data, dict) else None
+        return NamespaceConnected(namespace, sid if isinstance(sid, str) else None)
+
+    def _connect_error(self, namespace: str, data: Any) -> ProtocolEvent:
+        # Client role: the server refused our CONNECT.
+        if self._namespaces.get(namespace) is not NamespaceState.CONNECTING:
+            return self._violation(f"CONNECT_ERROR for namespace {namespace!r} that was not requested")
+        del self._namespaces[namespace]
+        if isinstance(data, dict):
+            return NamespaceRefused(namespace, str(data.get("message", "")), data.get("data"))
+        # python-socketio refuses unknown namespaces with a bare string
+        return NamespaceRefused(namespace, str(data or "Connection refused"), None)
+
     def _event(self, pkt: Packet) -> ProtocolEvent:
         data = pkt.data
         if not isinstance(data, list) or not data:
@@ -239,7 +314,7 @@ class SocketIOProtocol:
         name = data[0]
         if isinstance(name, bool) or not isinstance(name, str | int | float):
             return self._violation("EVENT name is not a string or number")
-        if name in RESERVED_EVENTS:
+        if name in RESERVED_EVENTS and self.role is Role.SERVER:
             return self._violation(f"reserved event name {name!r}")
         return EventReceived(pkt.namespace, name, data[1:], pkt.id)
 
@@ -247,9 +322,17 @@ class SocketIOProtocol:
         if pkt.id is None or not isinstance(pkt.data, list):
             return self._violation("ACK without id or array payload")
         token = self._acks.pop((pkt.namespace, pkt.id), None) if self._acks else None
-        if token is None:
+        if token is None and self.role is Role.SERVER:
             return None  # unknown, expired or already answered: ignored, as the reference server does
+        # (a client picked the id itself and matches the answer)
         return AckReceived(pkt.namespace, pkt.id, pkt.data, token)
+
+    def _remove(self, namespace: str) -> None:
+        del self._namespaces[namespace]
+        if self.role is Role.CLIENT:
+            if self._left is None:
+                self._left = set()
+            self._left.add(namespace)
 
     def _violation(self, reason: str) -> ProtocolViolation:
         self.close()
@@ -257,8 +340,22 @@ class SocketIOProtocol:
 
     # -- output ------------------------------------------------------------------------------------------
 
+    def connect(self, namespace: str = "/", auth: Mapping[str, Any] | None = None) -> list[EngineMessage]:
+        """Client role: (absent) -> CONNECTING; CONNECT ``0[/nsp,][{auth}]``."""
+        self._require_role(Role.CLIENT)
+        if auth is not None and not isinstance(auth, Mapping):
+            raise TypeError(f"auth must be a mapping, got {type(auth).__name__}")
+        if namespace in self._namespaces:
+            raise ValueError(f"namespace {namespace!r} is already {self._namespaces[namespace].value}")
+        self._namespaces[namespace] = NamespaceState.CONNECTING
+        if self._left is not None:
+            self._left.discard(namespace)
+        return codec.encode_connect(self.packet_class, namespace, dict(auth) if auth else None)
+
     def accept(self, namespace: str, sid: str, *, pid: str | None = None) -> list[EngineMessage]:
-        """CONNECTING -> CONNECTED; the CONNECT reply. ``pid`` is for connection state recovery (unused)."""
+        """Server role: CONNECTING -> CONNECTED; the CONNECT reply. ``pid`` is for connection state
+        recovery (unused)."""
+        self._require_role(Role.SERVER)
         if self._namespaces.get(namespace) is not NamespaceState.CONNECTING:
             raise ValueError(f"namespace {namespace!r} is not connecting")
         self._namespaces[namespace] = NamespaceState.CONNECTED
@@ -268,7 +365,9 @@ class SocketIOProtocol:
         return codec.encode_connect(self.packet_class, namespace, payload)
 
     def refuse(self, namespace: str, message: str, data: Any = None) -> list[EngineMessage]:
-        """The connection to ``namespace`` is refused: CONNECT_ERROR ``{"message"[, "data"]}``."""
+        """Server role: the connection to ``namespace`` is refused: CONNECT_ERROR
+        ``{"message"[, "data"]}``."""
+        self._require_role(Role.SERVER)
         if self._namespaces.get(namespace) is NamespaceState.CONNECTING:
             del self._namespaces[namespace]
         payload: dict[str, Any] = {"message": message}
@@ -277,16 +376,18 @@ class SocketIOProtocol:
         return codec.encode_connect_error(self.packet_class, namespace, payload)
 
     def leave(self, namespace: str, data: Any = None) -> list[EngineMessage]:
-        """The server disconnects the client from ``namespace``: DISCONNECT (empty if it was not there)."""
-        if self._namespaces.pop(namespace, None) is None:
+        """We leave ``namespace`` (the server disconnects the client, or the client disconnects):
+        DISCONNECT (empty if it was not there)."""
+        if namespace not in self._namespaces:
             return []
+        self._remove(namespace)
         return codec.encode_disconnect(self.packet_class, namespace, data)
 
     def event(
         self, namespace: str, event: str | int, args: list[Any], *, ack_token: object = None
     ) -> list[EngineMessage]:
-        """An EVENT for this connection; with ``ack_token`` it asks for an ACK (raises ``AckLimitError``
-        when ``max_pending_acks`` are outstanding) and a later ``AckReceived`` carries the token back."""
+        """An EVENT for the peer; with ``ack_token`` it asks for an ACK (raises ``AckLimitError`` when
+        ``max_pending_acks`` are outstanding) and a later ``AckReceived`` carries the token back."""
         if ack_token is None:
             return codec.encode_event(self.packet_class, namespace, event, args)
         ack_id = self.register_ack(namespace, ack_token)
@@ -315,5 +416,9 @@ class SocketIOProtocol:
         return [self._acks.pop(k) for k in keys]
 
     def ack(self, namespace: str, ack_id: int, args: list[Any]) -> list[EngineMessage]:
-        """The ACK for the client's packet ``ack_id``."""
+        """The ACK for the peer's packet ``ack_id``."""
         return codec.encode_ack(self.packet_class, namespace, ack_id, args)
+
+    def _require_role(self, role: Role) -> None:
+        if self.role is not role:
+            raise ValueError(f"only the {role.value} role sends this packet; this is the {self.role.value}")
