@@ -36,7 +36,6 @@ ALLOWED_PRIVATE: dict[tuple[str, str], str] = {}
 # Files with known violations in code owned by another helper, fixed at merge. strict: once fixed, the
 # xfail turns into a failure that asks for the entry to be removed.
 EXPECTED_PRIVATE_VIOLATIONS: dict[str, str] = {
-    "server/client/client.py": "owned by another helper, fixed at merge (client._run)",
 }
 
 

@@ -39,6 +39,7 @@ import structlog
 import trio
 from socketio import exceptions as sio_exceptions
 
+from server.socketio import codec
 from server.socketio._sockets import AckCallback, AckWaiter, Connection, NamespaceSocket
 from server.socketio.delivery import Delivery
 from server.socketio.environ import build_environ
@@ -71,15 +72,6 @@ _ENGINE_REASONS = {
     "server disconnect": DisconnectReason.SERVER_DISCONNECT,
     "parse error": DisconnectReason.PROTOCOL_ERROR,
 }
-
-
-def _args_from_result(result: Any) -> list[Any]:
-    # A handler's return value -> ACK arguments: None -> none, a tuple -> several.
-    if result is None:
-        return []
-    if isinstance(result, tuple):
-        return list(result)
-    return [result]
 
 
 class EngineApplication(Delivery):
@@ -314,7 +306,7 @@ class EngineApplication(Delivery):
         if event.ack_id is None or result is NOT_HANDLED:
             return
         try:
-            messages = nss.conn.proto.ack(nss.namespace, event.ack_id, _args_from_result(result))
+            messages = nss.conn.proto.ack(nss.namespace, event.ack_id, codec.args_from_data(result))
         except (TypeError, ValueError):
             log.exception("socketio ack not serializable", sid=nss.sid, event_name=str(event.event))
             return
