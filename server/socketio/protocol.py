@@ -275,7 +275,10 @@ class SocketIOProtocol:
         if count > self.max_attachments:
             return self._violation(f"too many binary attachments ({count})")
         if count == 0:
-            pkt.data = pkt.reconstruct_binary(pkt.data, [])
+            try:
+                pkt.data = pkt.reconstruct_binary(pkt.data, [])
+            except Exception as exc:  # a placeholder with no attachment to stand for
+                return self._violation(f"bad binary attachment: {exc}")
             return self._event(pkt) if ptype == codec.BINARY_EVENT else self._ack(pkt)
         self._partial = pkt
         self._binary_size = 0

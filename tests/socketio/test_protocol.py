@@ -282,6 +282,7 @@ def test_server_disconnect_packet() -> None:
         '3/other,1["x"]',
         "1/other,",
         '51-/other,["m",{"_placeholder":true,"num":0}]',
+        '5["m",{"_placeholder":true,"num":0}]',  # a placeholder and no attachment declared
         "2[",  # bad JSON
         '21-["message"]',  # attachments on a plain EVENT
     ],
