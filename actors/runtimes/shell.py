@@ -72,6 +72,7 @@ class Shell:
         "_marker",
         "_proc",
         "_read_scope",
+        "_stale",
         "dead",
         "interrupt_grace",
         "max_output_bytes",
@@ -98,6 +99,7 @@ class Shell:
         self._interrupted = False
         self._escalate_at: float | None = None
         self._read_scope: trio.CancelScope | None = None
+        self._stale = False
 
     @property
     def busy(self) -> bool:
@@ -187,11 +189,22 @@ class Shell:
         async with self._lock:
             if self.dead:
                 raise ShellDied("the shell has ended")
+            if self._stale:  # a cancelled run left its command behind: interrupt it, drop its output
+                self._stale = False
+                await self._collect(0.0, None)
+                if self.dead:
+                    raise ShellDied("the shell ended while a cancelled command was interrupted")
             self._interrupted = False
             self._escalate_at = None
             await self._write(f"__ss_run {_quote(command.replace(chr(0), ''))}; "
                               f"printf '%s:%d:%s\\n' {self._marker} \"$?\" \"$PWD\"\n")
-            return await self._collect(time_limit, on_output)
+            try:
+                return await self._collect(time_limit, on_output)
+            except BaseException:
+                # Cancelled (the turn watchdog, the incarnation's end): the command may still run and its
+                # marker is still to come; the next run interrupts it and reads up to that marker first.
+                self._stale = not self.dead
+                raise
 
     async def _collect(self, time_limit: float, on_output: OnOutput | None) -> CommandResult:
         kept_bytes = 0

@@ -131,6 +131,17 @@ async def test_a_builtin_loop_past_its_timeout_costs_the_shell_not_the_workspace
         assert again["content"] == "kept.txt\n"
 
 
+async def test_a_cancelled_turn_does_not_leak_into_the_next_command(config: RuntimeConfig) -> None:
+    async with live_agent(config, "shell", "s1") as agent:
+        emitted = Emitted()
+        with trio.move_on_after(1):  # as the actor's turn watchdog would
+            await agent.handle(run_event("echo early; sleep 30; echo late"), emitted)
+        assert [p["content"] for p in emitted.payloads] == ["early\n"]
+        obs = final(await run(agent, "echo next"))
+        assert obs["content"] == "next\n"
+        assert obs["extras"]["metadata"]["exit_code"] == 0
+
+
 async def test_c_c_interrupts_the_running_command(config: RuntimeConfig) -> None:
     async with live_agent(config, "shell", "s1") as agent:
         emitted = Emitted()
