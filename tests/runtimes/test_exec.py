@@ -3,7 +3,9 @@ garbage, flood or break the protocol (each raises ExecAgentError in its own sess
 
 from __future__ import annotations
 
+import json
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -109,3 +111,39 @@ async def test_a_crashing_agent_leaves_another_session_alone(config: RuntimeConf
         emitted = Emitted()
         await good.handle(user_event("message", content="still here"), emitted)
         assert emitted.payloads[0]["args"]["content"] == "reply 1: still here"
+
+
+async def test_the_example_speaks_the_documented_transcript() -> None:
+    """The exchange shown in docs/agents.md, line by line, straight to the example's stdin and stdout."""
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, str(ROOT / "examples" / "exec_agent.py")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    out = proc.stdout
+    buffer = b""
+
+    async def exchange(line: dict, answers: int) -> list[dict]:
+        nonlocal buffer
+        await proc.stdin.send_all((json.dumps(line) + "\n").encode())  # type: ignore[union-attr]
+        with trio.fail_after(20):
+            while buffer.count(b"\n") < answers:
+                buffer += await out.receive_some(4096)
+        lines, buffer = buffer.split(b"\n")[:answers], b"\n".join(buffer.split(b"\n")[answers:])
+        return [json.loads(x) for x in lines]
+
+    assert await exchange({"type": "start", "protocol": 1, "session_id": "demo", "snapshot": None}, 1) == [
+        {"type": "ready"}
+    ]
+    event = {"action": "message", "args": {"content": "hi"}, "source": "user", "timestamp": "t",
+             "message": "hi", "id": 0}
+    assert await exchange({"type": "event", "event": event}, 2) == [
+        {"type": "emit", "event": {"action": "message", "args": {"content": "reply 1: hi"}}},
+        {"type": "turn_done"},
+    ]
+    assert await exchange({"type": "snapshot_request"}, 1) == [
+        {"type": "snapshot", "snapshot": {"replies": 1}}
+    ]
+    await proc.stdin.send_all(b'{"type": "stop"}\n')
+    with trio.fail_after(20):
+        assert await proc.wait() == 0
