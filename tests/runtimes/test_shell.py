@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import trio
 
 from actors.runtimes import RuntimeConfig, workspace_name
@@ -235,3 +236,22 @@ async def test_a_launcher_prefix_wraps_the_shell(config: RuntimeConfig) -> None:
         assert obs["content"] == f"{config.workspaces_dir / 's1'}\n"
         assert agent.runtime_info() is not None
         assert agent.runtime_info()["pid"] == agent.shell.pid
+
+
+async def test_a_crash_inside_the_lifespan_ends_the_shell_before_it_propagates(
+    config: RuntimeConfig,
+) -> None:
+    seen: list[int] = []
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="agent crashed"), flatten_subgroups=True):
+        async with live_agent(config, "shell", "s1") as agent:
+            await run(agent, "sleep 300 &")
+            seen.extend(my_descendants())
+            raise RuntimeError("agent crashed")
+    assert len(seen) == 2
+    assert my_descendants() == set()  # before anyone could restart the session
+
+
+async def test_a_launcher_that_cannot_start_fails_the_lifespan(config: RuntimeConfig) -> None:
+    with pytest.RaisesGroup(FileNotFoundError, allow_unwrapped=True, flatten_subgroups=True):
+        async with live_agent(config, "shell", "s1", launcher=("/nonexistent/launcher",)):
+            pytest.fail("entered a lifespan without a shell")
