@@ -102,6 +102,13 @@ class Shell:
         self._stale = False
 
     @property
+    def alive(self) -> bool:
+        """False once bash has ended (or was found ended: killed from outside between commands)."""
+        if not self.dead and self._proc.poll() is not None:
+            self.dead = True
+        return not self.dead
+
+    @property
     def busy(self) -> bool:
         return self._lock.locked()
 

@@ -94,7 +94,7 @@ class ShellAgent:
     def runtime_info(self) -> dict[str, Any] | None:
         """For introspection (admin API): the live shell's pid and start time (trio clock), or None."""
         sh = self._shell
-        if sh is None or sh.dead:
+        if sh is None or not sh.alive:
             return None
         return {"kind": "shell", "pid": sh.pid, "started_at": sh.started_at, "workspace": str(self.workspace)}
 
@@ -151,7 +151,7 @@ class ShellAgent:
             return
         timeout = self._timeout(args.get("timeout"))
         sh = self._shell
-        if sh is None or sh.dead:
+        if sh is None or not sh.alive:
             self._stop_shell()
             self._start_dir = sh.working_dir if sh is not None else self._start_dir
             await self._start_shell()

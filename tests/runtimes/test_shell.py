@@ -255,3 +255,16 @@ async def test_a_launcher_that_cannot_start_fails_the_lifespan(config: RuntimeCo
     with pytest.RaisesGroup(FileNotFoundError, allow_unwrapped=True, flatten_subgroups=True):
         async with live_agent(config, "shell", "s1", launcher=("/nonexistent/launcher",)):
             pytest.fail("entered a lifespan without a shell")
+
+
+async def test_a_shell_killed_from_outside_is_replaced_at_the_next_command(config: RuntimeConfig) -> None:
+    async with live_agent(config, "shell", "s1") as agent:
+        await run(agent, "mkdir w; cd w")
+        old = agent.shell
+        os.kill(old.pid, 9)
+        with trio.fail_after(10):
+            await old._proc.wait()
+        assert agent.runtime_info() is None
+        obs = final(await run(agent, "pwd"))
+        assert obs["content"] == f"{config.workspaces_dir / 's1' / 'w'}\n"
+        assert obs["extras"]["metadata"]["pid"] not in (old.pid, -1)
