@@ -6,6 +6,10 @@ re-exports below. Knows nothing of ``server/``: the CLI passes the ``runtime`` c
 
 from __future__ import annotations
 
+import shutil
+
+import trio
+
 from actors.runtimes.config import RuntimeConfig
 from actors.runtimes.exec_agent import ExecAgent, ExecAgentError, ExecAgentFactory
 from actors.runtimes.shell_agent import ShellAgent, ShellAgentFactory, workspace_name
@@ -29,7 +33,9 @@ __all__ = [
     "ShellAgent",
     "ShellAgentFactory",
     "agent_state_changed",
+    "delete_workspace",
     "load_runtime_factory",
+    "runs_user_commands",
     "runtime_started_status",
     "starting_runtime_status",
     "workspace_name",
@@ -44,3 +50,19 @@ def load_runtime_factory(spec: str, config: RuntimeConfig) -> ShellAgentFactory 
     if spec.startswith("exec:"):
         return ExecAgentFactory.from_spec(spec, config)
     return None
+
+
+def runs_user_commands(spec: str) -> bool:
+    """True for agents that execute what clients send (``shell``): the server must not serve them on a
+    non-loopback host without authentication."""
+    return spec == "shell"
+
+
+async def delete_workspace(config: RuntimeConfig, session_id: str) -> bool:
+    """Remove the session's workspace directory (``supervisor sessions delete``); False if there was none.
+    Call it only when the session is not live (its shell would be writing there)."""
+    path = config.workspaces_dir / workspace_name(session_id)
+    if not await trio.Path(path).is_dir():
+        return False
+    await trio.to_thread.run_sync(shutil.rmtree, path)
+    return True

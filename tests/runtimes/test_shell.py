@@ -8,7 +8,7 @@ import os
 import pytest
 import trio
 
-from actors.runtimes import RuntimeConfig, workspace_name
+from actors.runtimes import RuntimeConfig, delete_workspace, runs_user_commands, workspace_name
 from actors.runtimes.shell_agent import ShellAgent
 from tests.runtimes.conftest import Emitted, live_agent, my_descendants, run_event, user_event
 
@@ -268,3 +268,15 @@ async def test_a_shell_killed_from_outside_is_replaced_at_the_next_command(confi
         obs = final(await run(agent, "pwd"))
         assert obs["content"] == f"{config.workspaces_dir / 's1' / 'w'}\n"
         assert obs["extras"]["metadata"]["pid"] not in (old.pid, -1)
+
+
+async def test_delete_workspace_removes_only_that_session(config: RuntimeConfig) -> None:
+    for sid in ("keep", "../gone"):
+        async with live_agent(config, "shell", sid) as agent:
+            await run(agent, "mkdir -p deep/er && touch deep/er/file")
+    assert await delete_workspace(config, "../gone") is True
+    assert await delete_workspace(config, "../gone") is False
+    names = sorted(p.name for p in config.workspaces_dir.iterdir())
+    assert names == ["keep"]
+    assert runs_user_commands("shell") and not runs_user_commands("echo")
+    assert not runs_user_commands("exec:python3 agent.py")
