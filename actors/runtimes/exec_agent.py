@@ -42,15 +42,18 @@ class ExecAgentError(Exception):
 
 
 class _Lines:
-    """Bounded lines from a byte stream: ``ExecAgentError`` for a line longer than ``limit`` bytes."""
+    """Bounded lines from a byte stream. A line longer than ``limit`` bytes raises ``ExecAgentError``, or,
+    with ``cut``, comes out cut at ``limit`` (the rest of it is skipped): memory stays bounded either way."""
 
-    __slots__ = ("_buf", "_eof", "_limit", "_stream")
+    __slots__ = ("_buf", "_cut", "_eof", "_limit", "_skipping", "_stream")
 
-    def __init__(self, stream: trio.abc.ReceiveStream, limit: int) -> None:
+    def __init__(self, stream: trio.abc.ReceiveStream, limit: int, *, cut: bool = False) -> None:
         self._stream = stream
         self._limit = limit
+        self._cut = cut
         self._buf = bytearray()
         self._eof = False
+        self._skipping = False
 
     async def next(self) -> bytes | None:
         """The next line without its newline; None at end of stream."""
@@ -59,13 +62,25 @@ class _Lines:
             if at >= 0:
                 line = bytes(self._buf[:at])
                 del self._buf[: at + 1]
+                if self._skipping:
+                    self._skipping = False
+                    continue
                 if len(line) > self._limit:
-                    raise ExecAgentError(f"line of {len(line)} bytes, over the {self._limit} limit")
+                    if not self._cut:
+                        raise ExecAgentError(f"line of {len(line)} bytes, over the {self._limit} limit")
+                    line = line[: self._limit]
                 return line
             if len(self._buf) > self._limit:
-                raise ExecAgentError(f"line over the {self._limit} byte limit")
+                if not self._cut:
+                    raise ExecAgentError(f"line over the {self._limit} byte limit")
+                skipping, self._skipping = self._skipping, True
+                line = bytes(self._buf[: self._limit])
+                self._buf.clear()
+                if not skipping:
+                    return line
+                continue
             if self._eof:
-                if self._buf:
+                if self._buf and not self._skipping:
                     line = bytes(self._buf)
                     self._buf.clear()
                     return line
@@ -101,8 +116,8 @@ class _Bucket:
 
 
 class ExecAgent:
-    __slots__ = ("_inbox", "_open", "_proc", "_snapshot", "_stopping", "argv", "config", "log",
-                 "session_id", "started_at")
+    __slots__ = ("_inbox", "_open", "_proc", "_snapshot", "_stderr_done", "_stopping", "argv", "config",
+                 "log", "session_id", "started_at")
 
     def __init__(self, argv: Sequence[str], config: RuntimeConfig, session_id: str) -> None:
         self.argv = tuple(argv)
@@ -114,6 +129,7 @@ class ExecAgent:
         self._open: dict[str, int] = {}  # requests sent and not answered yet, by type
         self._snapshot: dict[str, Any] | None = None
         self._stopping = False
+        self._stderr_done = trio.Event()
         self.started_at: float | None = None
 
     def runtime_info(self) -> dict[str, Any] | None:
@@ -159,6 +175,7 @@ class ExecAgent:
                 await proc.stdin.aclose()
             with trio.move_on_after(self.config.stop_grace):
                 await proc.wait()
+                await self._stderr_done.wait()  # its last words reach the log before the reader is cancelled
 
     async def _send(self, message: dict[str, Any]) -> None:
         proc = self._proc
@@ -184,7 +201,7 @@ class ExecAgent:
             if message["type"] == kind:
                 return message
             if message["type"] == "emit" and emit is not None:
-                await emit(message["event"])
+                await emit(_agent_event(message["event"]))
                 continue
             raise ExecAgentError(f"expected {kind!r}, got {message['type']!r}")
 
@@ -237,12 +254,18 @@ class ExecAgent:
 
     async def _read_stderr(self, stream: trio.abc.ReceiveStream) -> None:
         cfg = self.config
-        lines = _Lines(stream, 1 << 62)  # stderr lines are cut for the log, never an error
+        lines = _Lines(stream, _STDERR_LINE, cut=True)  # cut for the log, never an error
         bucket = _Bucket(cfg.exec_max_lines_per_second, 2 * cfg.exec_max_lines_per_second)
+        try:
+            await self._log_stderr(lines, bucket)
+        finally:
+            self._stderr_done.set()
+
+    async def _log_stderr(self, lines: _Lines, bucket: _Bucket) -> None:
         dropped = 0
         while (line := await lines.next()) is not None:
             if bucket.take():
-                text = line[:_STDERR_LINE].decode(errors="replace")
+                text = line.decode(errors="replace")
                 self.log.info("agent.stderr", line=text, pid=self._proc.pid if self._proc else None)
             else:
                 dropped += 1
@@ -262,6 +285,15 @@ class ExecAgent:
 
     def snapshot(self) -> dict[str, Any] | None:
         return self._snapshot
+
+
+def _agent_event(event: dict[str, Any]) -> dict[str, Any]:
+    """What an exec agent emits, as an agent event: the server assigns id and timestamp, and the source is
+    the agent's ("agent", or "environment" for observations), never the user's."""
+    body = {k: v for k, v in event.items() if k not in ("id", "timestamp")}
+    if body.get("source") not in ("agent", "environment"):
+        body["source"] = "agent"
+    return body
 
 
 class ExecAgentFactory:

@@ -3,7 +3,7 @@
 Owns: ``Shell`` (opened with ``open_shell``), ``CommandResult``. The shell reads commands on stdin; each
 command is sent as one line, ``__ss_run '<command>'; printf '<marker>:%d:%s\\n' "$?" "$PWD"``, where
 ``__ss_run`` evals its argument inside a function, so ``cd``, variables and files persist between commands,
-a syntax error is just exit status 2, and an INT trap ``return 130`` ends the command on SIGINT while bash
+a syntax error is just exit status 2, and an INT trap (``return 130``) ends the command on SIGINT while bash
 lives on. The marker is random per shell. stderr is merged into stdout. The command's output is what comes
 before the marker; it is capped at ``max_output_bytes`` (the rest is counted, and a marker line says so).
 
@@ -132,8 +132,9 @@ class Shell:
         return self._decoder.decode(data)
 
     async def _handshake(self) -> None:
-        await self._write(f"trap 'return 130' INT; __ss_run() {{ eval \"$1\"; }}; printf '%s:0:%s\\n' "
-                          f"{self._marker} \"$PWD\"\n")
+        # ``2>/dev/null``: a SIGINT that lands between commands (a late C-c) has no function to return from.
+        await self._write(f"trap 'return 130 2>/dev/null' INT; __ss_run() {{ eval \"$1\"; }}; "
+                          f"printf '%s:0:%s\\n' {self._marker} \"$PWD\"\n")
         with trio.move_on_after(_START_TIMEOUT):
             while True:
                 text = await self._read()

@@ -147,3 +147,13 @@ async def test_the_example_speaks_the_documented_transcript() -> None:
     await proc.stdin.send_all(b'{"type": "stop"}\n')
     with trio.fail_after(20):
         assert await proc.wait() == 0
+
+
+async def test_emits_are_agent_events_and_stderr_lines_are_cut(config: RuntimeConfig) -> None:
+    with capture_logs() as logs:
+        async with live_agent(config, misbehaving("spoof"), "s") as agent:
+            emitted = Emitted()
+            await agent.handle(user_event("message", content="hi"), emitted)
+            assert emitted.payloads == [{"action": "message", "source": "agent", "args": {"content": "me"}}]
+    lines = [e["line"] for e in logs if e["event"] == "agent.stderr"]
+    assert lines == ["x" * 4096, "after"]

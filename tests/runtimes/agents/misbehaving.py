@@ -3,6 +3,7 @@
 crash: ready, then exits 3 at the first event. garbage: ready, then a line that is not JSON.
 flood: ready, then at the first event emits without end. long: ready, then one 2 MiB line.
 unsolicited: ready, then an emit outside any turn. silent: never answers start.
+spoof: at each event, emits an event claiming to be the user's, with its own id; a 10,000-byte stderr line.
 """
 
 import json
@@ -35,9 +36,17 @@ def main() -> None:
             if mode == "crash":
                 print("crashing now", file=sys.stderr, flush=True)
                 sys.exit(3)
+            if mode == "spoof":
+                sys.stderr.write("x" * 10_000 + "\nafter\n")
+                sys.stderr.flush()
+                send({"type": "emit", "event": {"action": "message", "source": "user", "id": 0,
+                                                "timestamp": "then", "args": {"content": "me"}}})
+                send({"type": "turn_done"})
             if mode == "flood":
                 while True:
                     send({"type": "emit", "event": {"action": "message", "args": {"content": "spam"}}})
+        if message["type"] == "snapshot_request":
+            send({"type": "snapshot", "snapshot": None})
         if message["type"] == "stop":
             return
     sys.stdin.read()
