@@ -280,3 +280,13 @@ async def test_delete_workspace_removes_only_that_session(config: RuntimeConfig)
     assert names == ["keep"]
     assert runs_user_commands("shell") and not runs_user_commands("echo")
     assert not runs_user_commands("exec:python3 agent.py")
+
+
+async def test_timeouts_default_and_are_capped(config: RuntimeConfig) -> None:
+    async with live_agent(config, "shell", "s1", default_timeout=0.5, max_timeout=1.0) as agent:
+        default = final(await run(agent, "sleep 30"))
+        assert "timed out after 0.5 seconds" in default["extras"]["metadata"]["suffix"]
+        capped = final(await run(agent, "sleep 30", timeout=10_000))
+        assert "timed out after 1 seconds" in capped["extras"]["metadata"]["suffix"]
+        assert capped["extras"]["metadata"]["exit_code"] != 0
+        assert final(await run(agent, "echo fine", timeout="soon"))["content"] == "fine\n"
