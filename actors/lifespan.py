@@ -1,9 +1,9 @@
 """An agent's incarnation as an async context manager: what it owns lives exactly as long as the block.
 
 Owns: ``agent_lifespan`` (the adapter the actor enters when an incarnation starts and exits when it ends),
-``LifespanAgent`` (the protocol of agents that own resources), ``SessionAgentFactory`` and ``create_agent``
-(factories that need the session id, such as the shell runtime's). Knows nothing of actors, stores,
-connections or transports; it sees an agent, its snapshot and a nursery.
+``LifespanAgent`` (the protocol of agents that own resources), ``AnyAgent``, ``SessionAgentFactory`` and
+``create_agent`` (factories that need the session id, such as the shell runtime's). Knows nothing of
+actors, stores, connections or transports; it sees an agent, its snapshot and a nursery.
 
 Theory of operation. An agent may implement ``lifespan(snapshot, nursery)``, an async context manager: on
 enter it restores its state from ``snapshot`` and starts what it owns (tasks in ``nursery``, processes
@@ -29,31 +29,44 @@ from typing import Any, Protocol, runtime_checkable
 
 import trio
 
-from actors.agent import Agent, AgentFactory
+from actors.agent import Agent, AgentFactory, Emit
+from actors.events import StoredEvent
 
 
 @runtime_checkable
 class LifespanAgent(Protocol):
-    """An agent that owns resources for one incarnation (``handle`` and ``snapshot`` as in ``Agent``)."""
+    """An agent that owns resources for one incarnation: ``lifespan`` instead of ``Agent.start``."""
 
     def lifespan(
         self, snapshot: dict[str, Any] | None, nursery: trio.Nursery
-    ) -> AbstractAsyncContextManager[None]: ...
+    ) -> AbstractAsyncContextManager[None]:
+        """Restore from ``snapshot`` and start what the agent owns (tasks in ``nursery``) on enter; stop them
+        on exit. The actor calls ``handle`` and ``snapshot`` only inside the block."""
+        ...
+
+    async def handle(self, event: StoredEvent, emit: Emit) -> None: ...
+
+    def snapshot(self) -> dict[str, Any] | None: ...
+
+
+AnyAgent = Agent | LifespanAgent
+"""What an actor may hold: an agent of the original protocol or one with a lifespan."""
 
 
 @runtime_checkable
 class SessionAgentFactory(Protocol):
     """A factory that needs to know which session the agent serves (its workspace, its log fields)."""
 
-    def for_session(self, session_id: str) -> Any: ...
+    def for_session(self, session_id: str) -> AnyAgent: ...
 
 
-def create_agent(factory: AgentFactory | SessionAgentFactory, session_id: str) -> Any:
+def create_agent(factory: AgentFactory | SessionAgentFactory, session_id: str) -> AnyAgent:
     """The agent for ``session_id``: ``factory.for_session(session_id)`` if the factory has it, else
     ``factory()`` (every factory written for the original protocol)."""
     for_session = getattr(factory, "for_session", None)
     if for_session is not None:
-        return for_session(session_id)
+        agent: AnyAgent = for_session(session_id)
+        return agent
     assert callable(factory)
     return factory()
 
@@ -78,7 +91,7 @@ async def _hold_nursery(*, task_status: trio.TaskStatus[_OwnedTasks]) -> None:
 
 @asynccontextmanager
 async def agent_lifespan(
-    agent: Agent | LifespanAgent, snapshot: dict[str, Any] | None, nursery: trio.Nursery
+    agent: AnyAgent, snapshot: dict[str, Any] | None, nursery: trio.Nursery
 ) -> AsyncIterator[None]:
     """Enter ``agent`` for one incarnation (restored from ``snapshot``); exiting ends all it owned.
 

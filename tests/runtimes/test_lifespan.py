@@ -195,3 +195,12 @@ async def test_cancelling_the_owner_still_ends_the_process(autojump_clock: trio.
     assert trio.current_time() - cancelled_at == pytest.approx(4.0)
     assert agent.proc is not None and agent.proc.returncode == -signal.SIGKILL
     assert my_descendants() == set()
+
+
+def test_the_runtimes_are_lifespan_agents(tmp_path: Any) -> None:
+    from actors.runtimes import ExecAgentFactory, RuntimeConfig, ShellAgentFactory
+
+    config = RuntimeConfig(workspaces_dir=tmp_path)
+    assert isinstance(create_agent(ShellAgentFactory(config), "s"), LifespanAgent)
+    assert isinstance(create_agent(ExecAgentFactory(["true"], config), "s"), LifespanAgent)
+    assert not isinstance(EchoAgent(), LifespanAgent)
