@@ -72,5 +72,17 @@ async def live_agent(config: RuntimeConfig, spec: str, session_id: str,
         yield agent
 
 
+_preexisting: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _processes_before_the_test() -> None:
+    """Processes below pytest that other tests' long-lived fixtures own (servers started once per session)
+    are not this test's: ``my_descendants`` leaves them out."""
+    _preexisting.clear()
+    _preexisting.update(descendants(os.getpid()))
+
+
 def my_descendants() -> set[int]:
-    return descendants(os.getpid())
+    """The live descendants of the test process started since the test began."""
+    return descendants(os.getpid()) - _preexisting
