@@ -20,7 +20,7 @@ class SupervisorConfig:
     """Up to this many seconds added at random to each idle deadline, so mass disconnects do not passivate
     in one burst."""
     mailbox_size: int = DEFAULT_CAPACITY
-    max_live_actors: int | None = None
+    max_live_sessions: int | None = None
     """Cap on sessions in memory; beyond it the coldest IDLE session is evicted (never one with a
     connection); if none is IDLE the new session is refused with TooManySessions."""
     max_sessions_per_user: int | None = None
@@ -49,7 +49,7 @@ class SupervisorConfig:
                      "drain_batch", "idempotency_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        for name in ("max_live_actors", "max_sessions_per_user", "connection_lag_limit"):
+        for name in ("max_live_sessions", "max_sessions_per_user", "connection_lag_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None")

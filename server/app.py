@@ -56,7 +56,7 @@ class SupervisorApp:
             supervisor_config
             or SupervisorConfig(
                 close_delay=config.close_delay,
-                max_live_actors=config.max_live_sessions,
+                max_live_sessions=config.max_live_sessions,
                 max_sessions_per_user=config.max_sessions_per_user,
             ),
             on_event=self.metrics.on_event,

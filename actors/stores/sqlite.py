@@ -390,7 +390,10 @@ class SqliteStore:
         result: SessionRecord = await self._write(_Create(session_id, owner, time.time()))
         return result
 
-    async def append(self, session_id: str, events: list[StoredEvent]) -> None:
+    async def append(
+        self, session_id: str, events: list[StoredEvent], *, fence: int | None = None
+    ) -> None:
+        del fence  # one node: any fence is the current one
         if not events:
             self._check_open()
             await trio.lowlevel.checkpoint()

@@ -275,7 +275,7 @@ async def start_supervisor(
     supervisor_config = SupervisorConfig(
         close_delay=close_delay,
         close_delay_jitter=close_delay_jitter,
-        max_live_actors=config.max_live_sessions,
+        max_live_sessions=config.max_live_sessions,
         max_sessions_per_user=config.max_sessions_per_user,
         **sup_opts,
     )

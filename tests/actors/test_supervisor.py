@@ -146,7 +146,7 @@ async def test_permanent_policy_restarts_after_a_stop_message(store: MemoryStore
 
 
 async def test_eviction_takes_the_coldest_idle_only(store: MemoryStore, autojump_clock: Any) -> None:
-    async with running(store, max_live_actors=3, close_delay=None) as sup:
+    async with running(store, max_live_sessions=3, close_delay=None) as sup:
         busy = await join(sup, "busy")
         await sup.ensure("cold")
         await trio.sleep(1)
