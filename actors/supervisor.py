@@ -373,8 +373,8 @@ class Supervisor:
 
     async def _acquire(self, actor: SessionActor) -> bool:
         placement = self.placement
-        if isinstance(placement, LocalPlacement):
-            lease: Lease | None = placement.acquire_nowait(actor.session_id)  # no extra scheduling round
+        if type(placement) is LocalPlacement:  # exactly the local one (not a subclass): no scheduling round
+            lease: Lease | None = placement.acquire_nowait(actor.session_id)
         else:
             lease = await placement.acquire(actor.session_id)
         if lease is None:
@@ -391,7 +391,7 @@ class Supervisor:
         if lease is None:
             return
         placement = self.placement
-        if isinstance(placement, LocalPlacement):
+        if type(placement) is LocalPlacement:
             placement.release_nowait(lease)
         elif self._nursery is not None:
             self._nursery.start_soon(placement.release, lease)
