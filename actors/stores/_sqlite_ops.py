@@ -1,10 +1,10 @@
 """The SQLite store's operations: what runs in the writer and reader threads, one batch at a time.
 
-Owns: the SQL statements, ``Batch`` (one write transaction's view of the sessions' last ids) and the ops
-(``Create``, ``Append``, ``SaveSnapshot``, ``Delete``; ``Load``, ``LoadWithEvents``, ``EventsAfter``,
-``ListSessions``, ``CountSessions``), each validated inside its batch so a bad op fails alone. Plain
-``sqlite3`` code with no trio: ``actors.stores.sqlite`` batches and schedules them on worker threads. Knows
-nothing of actors or the network.
+Owns: the SQL statements, ``_Batch`` (one write transaction's view of the sessions' last ids) and the ops
+(``_Create``, ``_Append``, ``_SaveSnapshot``, ``_Delete``; ``_Load``, ``_LoadWithEvents``, ``_EventsAfter``,
+``_List``, ``_Count``), each validated inside its batch so a bad op fails alone. Their names stay private to
+the store package (``actors.stores.sqlite`` is their only user; it batches and schedules them on worker
+threads). Plain ``sqlite3`` code with no trio; knows nothing of actors or the network.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _record(row: tuple[Any, ...]) -> SessionRecord:
 # ---------------------------------------------------------------------------------------------- write ops
 
 
-class Batch:
+class _Batch:
     """The state of one write transaction: last ids as seen so far in batch order, and buffered rows."""
 
     __slots__ = ("conn", "last", "last_updates", "rows", "snapshots")
@@ -80,19 +80,19 @@ class Batch:
             self.snapshots = {}
 
 
-class WriteOp(Op):
+class _WriteOp(Op):
     __slots__ = ("session_id",)
 
     def __init__(self, session_id: str) -> None:
         super().__init__()
         self.session_id = session_id
 
-    def apply(self, batch: Batch) -> tuple[Any, BaseException | None]:
+    def apply(self, batch: _Batch) -> tuple[Any, BaseException | None]:
         """Stage this op in the batch; return (result, error) to report once the batch committed."""
         raise NotImplementedError
 
 
-class Create(WriteOp):
+class _Create(_WriteOp):
     __slots__ = ("created_at", "owner")
 
     def __init__(self, session_id: str, owner: str | None, created_at: float) -> None:
@@ -100,7 +100,7 @@ class Create(WriteOp):
         self.owner = owner
         self.created_at = created_at
 
-    def apply(self, batch: Batch) -> tuple[Any, BaseException | None]:
+    def apply(self, batch: _Batch) -> tuple[Any, BaseException | None]:
         batch.flush()
         cursor = batch.conn.execute(_INSERT_SESSION, (self.session_id, self.owner, self.created_at))
         if cursor.rowcount == 1:
@@ -112,7 +112,7 @@ class Create(WriteOp):
         return record, None
 
 
-class Append(WriteOp):
+class _Append(_WriteOp):
     __slots__ = ("first_id", "last_id", "rows")
 
     def __init__(self, session_id: str, rows: list[tuple[str, int, str]]) -> None:
@@ -121,7 +121,7 @@ class Append(WriteOp):
         self.first_id = rows[0][1]
         self.last_id = rows[-1][1]
 
-    def apply(self, batch: Batch) -> tuple[Any, BaseException | None]:
+    def apply(self, batch: _Batch) -> tuple[Any, BaseException | None]:
         current = batch.last_id(self.session_id)
         if current is None:
             return None, StoreError(f"session {self.session_id!r} does not exist: create it before appending")
@@ -136,7 +136,7 @@ class Append(WriteOp):
         return None, None
 
 
-class SaveSnapshot(WriteOp):
+class _SaveSnapshot(_WriteOp):
     __slots__ = ("event_id", "text")
 
     def __init__(self, session_id: str, text: str, event_id: int) -> None:
@@ -144,7 +144,7 @@ class SaveSnapshot(WriteOp):
         self.text = text
         self.event_id = event_id
 
-    def apply(self, batch: Batch) -> tuple[Any, BaseException | None]:
+    def apply(self, batch: _Batch) -> tuple[Any, BaseException | None]:
         current = batch.last_id(self.session_id)
         if current is None:
             return None, StoreError(f"session {self.session_id!r} does not exist: cannot save its snapshot")
@@ -157,10 +157,10 @@ class SaveSnapshot(WriteOp):
         return None, None
 
 
-class Delete(WriteOp):
+class _Delete(_WriteOp):
     __slots__ = ()
 
-    def apply(self, batch: Batch) -> tuple[Any, BaseException | None]:
+    def apply(self, batch: _Batch) -> tuple[Any, BaseException | None]:
         batch.flush()
         batch.conn.execute("DELETE FROM events WHERE session_id = ?", (self.session_id,))
         batch.conn.execute("DELETE FROM sessions WHERE session_id = ?", (self.session_id,))
@@ -171,7 +171,7 @@ class Delete(WriteOp):
 # ----------------------------------------------------------------------------------------------- read ops
 
 
-class ReadOp(Op):
+class _ReadOp(Op):
     __slots__ = ()
 
     def run(self, conn: sqlite3.Connection) -> Any:
@@ -191,7 +191,7 @@ def _select_events(conn: sqlite3.Connection, session_id: str, after_id: int, lim
     return [StoredEvent.from_json(event_id, text) for event_id, text in rows]
 
 
-class Load(ReadOp):
+class _Load(_ReadOp):
     __slots__ = ("session_id",)
 
     def __init__(self, session_id: str) -> None:
@@ -202,7 +202,7 @@ class Load(ReadOp):
         return _select_record(conn, self.session_id)
 
 
-class LoadWithEvents(ReadOp):
+class _LoadWithEvents(_ReadOp):
     __slots__ = ("limit", "session_id")
 
     def __init__(self, session_id: str, limit: int) -> None:
@@ -217,7 +217,7 @@ class LoadWithEvents(ReadOp):
         return record, _select_events(conn, self.session_id, record.snapshot_event_id, self.limit)
 
 
-class EventsAfter(ReadOp):
+class _EventsAfter(_ReadOp):
     __slots__ = ("after_id", "limit", "session_id")
 
     def __init__(self, session_id: str, after_id: int, limit: int) -> None:
@@ -230,7 +230,7 @@ class EventsAfter(ReadOp):
         return _select_events(conn, self.session_id, self.after_id, self.limit)
 
 
-class ListSessions(ReadOp):
+class _List(_ReadOp):
     __slots__ = ("after", "limit")
 
     def __init__(self, after: str | None, limit: int) -> None:
@@ -250,7 +250,7 @@ class ListSessions(ReadOp):
         ]
 
 
-class CountSessions(ReadOp):
+class _Count(_ReadOp):
     __slots__ = ()
 
     def run(self, conn: sqlite3.Connection) -> int:

@@ -42,18 +42,18 @@ from actors.events import StoredEvent
 from actors.stores._group import GroupRunner
 from actors.stores._json import dumps
 from actors.stores._sqlite_ops import (
-    Append,
-    Batch,
-    CountSessions,
-    Create,
-    Delete,
-    EventsAfter,
-    ListSessions,
-    Load,
-    LoadWithEvents,
-    ReadOp,
-    SaveSnapshot,
-    WriteOp,
+    _Append,
+    _Batch,
+    _Count,
+    _Create,
+    _Delete,
+    _EventsAfter,
+    _List,
+    _Load,
+    _LoadWithEvents,
+    _ReadOp,
+    _SaveSnapshot,
+    _WriteOp,
 )
 from actors.stores._sqlite_schema import SCHEMA_VERSION, Synchronous, connect_reader, connect_writer
 from actors.stores.base import EventIdConflict, SessionRecord, StoreError
@@ -89,10 +89,10 @@ class SqliteStore:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._state = "new"  # new -> open -> closed
-        self._writes: GroupRunner[WriteOp] = GroupRunner(
+        self._writes: GroupRunner[_WriteOp] = GroupRunner(
             self._write_batch, max_pending=max_pending, make_error=_batch_error
         )
-        self._reads: GroupRunner[ReadOp] = GroupRunner(
+        self._reads: GroupRunner[_ReadOp] = GroupRunner(
             self._read_batch, max_pending=max_pending, make_error=_batch_error
         )
 
@@ -160,7 +160,7 @@ class SqliteStore:
     # writes
 
     async def create(self, session_id: str, owner: str | None) -> SessionRecord:
-        result: SessionRecord = await self._write(Create(session_id, owner, time.time()))
+        result: SessionRecord = await self._write(_Create(session_id, owner, time.time()))
         return result
 
     async def append(
@@ -179,22 +179,22 @@ class SqliteStore:
                     f"{[e.id for e in events][:10]}"
                 )
         rows = [(session_id, event.id, event.json_text or dumps(event.payload)) for event in events]
-        await self._write(Append(session_id, rows))
+        await self._write(_Append(session_id, rows))
 
     async def save_snapshot(self, session_id: str, snapshot: dict[str, Any], event_id: int) -> None:
         try:
             text = dumps(snapshot)
         except (TypeError, ValueError) as exc:
             raise StoreError(f"session {session_id!r}: snapshot is not JSON-serializable: {exc}") from exc
-        await self._write(SaveSnapshot(session_id, text, event_id))
+        await self._write(_SaveSnapshot(session_id, text, event_id))
 
     async def delete(self, session_id: str) -> None:
-        await self._write(Delete(session_id))
+        await self._write(_Delete(session_id))
 
     # reads
 
     async def load(self, session_id: str) -> SessionRecord | None:
-        result: SessionRecord | None = await self._read(Load(session_id))
+        result: SessionRecord | None = await self._read(_Load(session_id))
         return result
 
     async def load_with_events(
@@ -202,7 +202,7 @@ class SqliteStore:
     ) -> tuple[SessionRecord | None, list[StoredEvent]]:
         """Rehydration in one read: the record and up to ``limit`` events after its snapshot_event_id."""
         result: tuple[SessionRecord | None, list[StoredEvent]] = await self._read(
-            LoadWithEvents(session_id, limit)
+            _LoadWithEvents(session_id, limit)
         )
         return result
 
@@ -211,7 +211,7 @@ class SqliteStore:
             self._check_open()
             await trio.lowlevel.checkpoint()
             return []
-        result: list[StoredEvent] = await self._read(EventsAfter(session_id, after_id, limit))
+        result: list[StoredEvent] = await self._read(_EventsAfter(session_id, after_id, limit))
         return result
 
     async def list_sessions(self, *, after: str | None = None, limit: int = 100) -> list[SessionRecord]:
@@ -219,11 +219,11 @@ class SqliteStore:
             self._check_open()
             await trio.lowlevel.checkpoint()
             return []
-        result: list[SessionRecord] = await self._read(ListSessions(after, limit))
+        result: list[SessionRecord] = await self._read(_List(after, limit))
         return result
 
     async def count_sessions(self) -> int:
-        result: int = await self._read(CountSessions())
+        result: int = await self._read(_Count())
         return result
 
     # machinery
@@ -232,21 +232,21 @@ class SqliteStore:
         if self._state != "open":
             raise StoreError(f"{self!r} is not open")
 
-    async def _write(self, op: WriteOp) -> Any:
+    async def _write(self, op: _WriteOp) -> Any:
         self._check_open()
         await self._writes.submit(op)
         if op.error is not None:
             raise op.error
         return op.result
 
-    async def _read(self, op: ReadOp) -> Any:
+    async def _read(self, op: _ReadOp) -> Any:
         self._check_open()
         await self._reads.submit(op)
         if op.error is not None:
             raise op.error
         return op.result
 
-    def _write_batch(self, ops: Sequence[WriteOp]) -> None:
+    def _write_batch(self, ops: Sequence[_WriteOp]) -> None:
         """Worker thread: one transaction for ``ops``; falls back to one transaction per op on failure."""
         conn = self._writer
         if conn is None:
@@ -271,11 +271,11 @@ class SqliteStore:
                 op.fail(error)
 
     def _transaction(
-        self, conn: sqlite3.Connection, ops: Sequence[WriteOp]
+        self, conn: sqlite3.Connection, ops: Sequence[_WriteOp]
     ) -> list[tuple[Any, BaseException | None]]:
         try:
             conn.execute("BEGIN IMMEDIATE")
-            batch = Batch(conn)
+            batch = _Batch(conn)
             outcomes = [op.apply(batch) for op in ops]
             batch.flush()
             conn.execute("COMMIT")
@@ -286,7 +286,7 @@ class SqliteStore:
         self.commits += 1
         return outcomes
 
-    def _read_batch(self, ops: Sequence[ReadOp]) -> None:
+    def _read_batch(self, ops: Sequence[_ReadOp]) -> None:
         """Worker thread: every read of the batch in one read transaction (one consistent snapshot)."""
         conn = self._reader
         if conn is None:
