@@ -1,23 +1,19 @@
 """The supervisor: the nursery of this node's session actors, and the public API to them.
 
 Owns: ``Supervisor``. It hands out ``ActorRef`` handles (``ref``), delivers messages without ever losing one
-across passivation races, runs each incarnation in a task (load, loop, crash handling: restart within the
-budget of ``actors.restart`` or mark FAILED), takes a placement lease before an incarnation loads (renewed
-every ``renew_interval`` when the placement has one; an actor whose lease is lost is stopped and never
-appends again) and releases it when the incarnation ends, passivates everything on ``shutdown``, and
-answers cheap introspection. It composes the node's pieces: ``actors.registry`` (who is live,
-single-flight), ``actors.eviction`` (idle clock, live-session and per-user caps), ``actors.placement``,
-``actors.fanout`` (connections and replay) and ``actors.timers``. Every actor task is spawned in a fresh
-``contextvars.Context`` so the spawner's log context (connection ids) never leaks into actor logs.
+across passivation races, ends incarnations (``finalize``: what was left in the mailbox goes to the next
+incarnation or is answered), passivates everything on ``shutdown``, and answers cheap introspection. It
+composes the node's pieces: ``actors.registry`` (who is live, single-flight), ``actors.incarnation`` (each
+incarnation's task: lease, load, crashes and restarts), ``actors.eviction`` (idle clock, live-session and
+per-user caps), ``actors.leases`` over an ``actors.placement.Placement``, ``actors.fanout`` (connections
+and replay) and ``actors.timers``.
 
 Knows nothing of transports (never imports ``server``).
 """
 
 from __future__ import annotations
 
-import contextvars
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,10 +35,12 @@ from actors.errors import (
 from actors.events import OutboundEvent
 from actors.eviction import TOO_MANY_CONVERSATIONS, Eviction
 from actors.fanout import FanOut
+from actors.incarnation import Incarnations
 from actors.introspection import SessionInfo, session_info
+from actors.leases import Leases
 from actors.lifecycle import ActorState, Trigger
 from actors.messages import Act, Inspect, Join, Leave, Message, Passivate, Stop
-from actors.placement import Lease, LocalPlacement, Placement
+from actors.placement import LocalPlacement, Placement
 from actors.ref import ActorRef
 from actors.registry import Registry
 from actors.restart import RestartBudget, RestartPolicy
@@ -65,7 +63,7 @@ CheckpointHook = Callable[[str, str], Awaitable[None]]
 S = ActorState
 
 
-class Supervisor:
+class Supervisor(Incarnations):
     def __init__(
         self,
         store: Store,
@@ -90,6 +88,7 @@ class Supervisor:
         self._on_event = on_event
         self._on_observe = on_observe
         self.placement: Placement = placement or LocalPlacement()
+        self._leases = Leases(self.placement)
         self._owns_fanout = fanout is None
         self.fanout = fanout or FanOut(
             store, page_size=cfg.replay_page_size, lag_limit=cfg.connection_lag_limit
@@ -114,7 +113,7 @@ class Supervisor:
             if self._owns_fanout:
                 await nursery.start(self.fanout.run)
             if self.placement.renew_interval is not None:
-                nursery.start_soon(self._renew_leases, self.placement.renew_interval)
+                nursery.start_soon(self._leases.renew_forever, lambda: self.registry, self._lease_lost)
             self._nursery = nursery
             task_status.started()
         self._nursery = None
@@ -304,125 +303,6 @@ class Supervisor:
         if not actor.running:
             self._spawn(actor)
 
-    def _spawn(self, actor: SessionActor) -> None:
-        if self._nursery is None:
-            raise SupervisorClosed("the supervisor is not running")
-        actor.running = True
-        # A fresh context: the spawner's contextvars (its conn_id) must not leak into the actor's logs.
-        contextvars.Context().run(self._nursery.start_soon, self._actor_task, actor)
-
-    async def _actor_task(self, actor: SessionActor) -> None:
-        structlog.contextvars.bind_contextvars(session_id=actor.session_id)
-        while True:
-            try:
-                if actor.state is S.LOADING and not await self._load(actor):
-                    break
-                parked = await actor.run()
-            except BaseException as exc:
-                crash = _crash_of(exc)  # re-raises cancellation (with the crash logged, if any)
-                delay = self._crashed(actor, crash)
-                if delay is None:
-                    break
-                await trio.sleep(delay)
-                if actor.state is not S.CRASHED:
-                    break  # killed or dropped during the backoff
-                actor.fire(Trigger.RESTART)
-                continue
-            if parked and actor.mailbox:
-                continue
-            break
-        actor.running = False
-
-    async def _load(self, actor: SessionActor) -> bool:
-        sid = actor.session_id
-        started = time.perf_counter()
-        try:
-            self._limiter.acquire_on_behalf_of_nowait(actor)
-        except trio.WouldBlock:
-            await self._limiter.acquire_on_behalf_of(actor)
-        try:
-            if self.hooks is not None:
-                await self.hooks("load:begin", sid)
-            if actor.lease is None and not await self._acquire(actor):
-                return False
-            record = await self.store.load(sid)
-            reason = "restart" if actor.restarts else "store"
-            if record is None:
-                if not actor.create:
-                    actor.not_found = True
-                    self._end_unloaded(actor, SessionNotFound(f"no session {sid}"))
-                    return False
-                record = await self.store.create(sid, actor.owner)
-                reason = "new"
-            agent = self.agent_factory() if self.agent_factory is not None else None
-            await actor.restore(record, agent)
-        finally:
-            self._limiter.release_on_behalf_of(actor)
-        self.count("rehydrations", reason=reason)
-        self.observe("rehydrate_seconds", time.perf_counter() - started)
-        self.eviction.account_user(actor)
-        return True
-
-    def _end_unloaded(self, actor: SessionActor, error: ActorError) -> None:
-        leftovers = actor.mailbox.close()
-        actor.fire(Trigger.STOPPED)
-        self._remove(actor)
-        self._reject(leftovers, error)
-
-    # ---- placement -----------------------------------------------------------------------------------
-
-    async def _acquire(self, actor: SessionActor) -> bool:
-        placement = self.placement
-        if type(placement) is LocalPlacement:  # exactly the local one (not a subclass): no scheduling round
-            lease: Lease | None = placement.acquire_nowait(actor.session_id)
-        else:
-            lease = await placement.acquire(actor.session_id)
-        if lease is None:
-            owner = await placement.owner_of(actor.session_id)
-            actor.not_found = True
-            self.count("refused", reason="placement")
-            self._end_unloaded(actor, SessionNotFound(f"session {actor.session_id} is hosted by {owner}"))
-            return False
-        actor.lease = lease
-        return True
-
-    def _release(self, actor: SessionActor) -> None:
-        lease, actor.lease = actor.lease, None
-        if lease is None:
-            return
-        placement = self.placement
-        if type(placement) is LocalPlacement:
-            placement.release_nowait(lease)
-        elif self._nursery is not None:
-            self._nursery.start_soon(placement.release, lease)
-
-    async def _renew_leases(self, interval: float) -> None:
-        while True:
-            await trio.sleep(interval)
-            for actor in self.registry:
-                lease = actor.lease
-                if lease is None:
-                    continue
-                try:
-                    kept = await self.placement.renew(lease)
-                except Exception:
-                    log.exception("lease.renew_failed", session_id=actor.session_id)
-                    kept = False
-                if not kept and actor.lease is lease:
-                    self._lease_lost(actor)
-
-    def _lease_lost(self, actor: SessionActor) -> None:
-        """Another node may own the session now: never append again, and end the incarnation."""
-        log.warning("lease.lost", session_id=actor.session_id)
-        self.count("leases_lost")
-        actor.lease = None
-        actor.fenced = True
-        actor.killed = True  # no restart here; the next message rehydrates wherever placement says
-        if actor.state in (S.FAILED, S.CRASHED):
-            self.drop(actor, OutboundEvent.status(STOPPED, "session moved"), SupervisorClosed())
-        elif actor.state is not S.PASSIVATED:
-            self.tell(actor, Stop("lease lost"), force=True)
-
     # ---- connections ---------------------------------------------------------------------------------
 
     def _connection_dropped(self, session_id: str, conn_id: str) -> None:
@@ -432,39 +312,6 @@ class Supervisor:
             actor.connection_gone(conn_id)
 
     # ---- crashes and endings ---------------------------------------------------------------------------
-
-    def _crashed(self, actor: SessionActor, exc: BaseException) -> float | None:
-        """Sync crash handling: CRASHED, then a restart delay, or FAILED/removed (None)."""
-        if actor.state is S.PASSIVATED:
-            log.error("actor.error_after_end", exc_info=exc)
-            return None
-        log.error("actor.crashed", state=actor.state.value, exc_info=exc)
-        self.count("crashes")
-        actor.crashed()
-        if actor.killed or self._closing:
-            # Being killed, or the server is shutting down: no restart (the log is durable; a kill skips the
-            # snapshot anyway, and shutdown would otherwise wait its whole budget for a passivation the
-            # restarted incarnation no longer has).
-            self.drop(actor, OutboundEvent.status(STOPPED, "session stopped"), SupervisorClosed())
-            return None
-        budget = self._budgets.get(actor.session_id)
-        if budget is None:
-            budget = self._budgets[actor.session_id] = RestartBudget(self.config.restart)
-        delay = budget.on_crash(trio.current_time())
-        if delay is not None:
-            actor.restarts += 1
-            self.count("restarts")
-            return delay
-        status = OutboundEvent.status(ERROR, "the session failed and was stopped", type_="error")
-        if self.config.restart.policy is RestartPolicy.TEMPORARY:
-            self.drop(actor, status, SessionFailed(f"session {actor.session_id} crashed"))
-            return None
-        actor.fire(Trigger.GIVE_UP)
-        self.registry.mark_failed(actor)
-        actor.close_connections(status, "session failed")
-        self._reject(actor.mailbox.close(), SessionFailed(f"session {actor.session_id} failed"))
-        self.count("failures")
-        return None
 
     def drop(self, actor: SessionActor, status: OutboundEvent, error: ActorError) -> None:
         """End an actor that has no running loop (CRASHED or FAILED) at once."""
@@ -508,7 +355,7 @@ class Supervisor:
         if self.registry.remove(actor):
             self._budgets.pop(actor.session_id, None)
         self.eviction.forget(actor)
-        self._release(actor)
+        self._leases.release(actor, self._nursery)
 
     def _reject(self, msgs: list[Message], error: ActorError) -> None:
         closing = isinstance(error, SupervisorClosed)
@@ -528,18 +375,3 @@ class Supervisor:
     def state_changed(self, actor: SessionActor, old: ActorState, new: ActorState) -> None:
         self.registry.count_state(old, new)
         self.eviction.state_changed(actor, old, new)
-
-
-def _crash_of(exc: BaseException) -> Exception:
-    """The crash inside ``exc``; cancellation (alone or mixed with a crash) propagates instead."""
-    if isinstance(exc, Exception):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        crash, rest = exc.split(Exception)
-        if rest is None and crash is not None:
-            return crash
-        if crash is not None:
-            log.error("actor.crashed_while_cancelled", exc_info=crash)
-        if rest is not None:
-            raise rest from None
-    raise exc

@@ -150,8 +150,10 @@ async def test_an_actor_ref_names_the_session_across_incarnations(autojump_clock
         assert (await ref.ask_act({"action": "message", "args": {"content": "hi"}})).event_id == 0
         conn = FakeConn("c1")
         await ref.tell(Join(conn, -1))
+        await settle()  # the echo turn has answered
         inspected = await ref.ask_inspect()
-        assert inspected.connections == ("c1",) and inspected.last_event_id >= 0
+        assert inspected.connections == ("c1",) and inspected.last_event_id == 1
+        assert conn.event_ids == [0, 1] and conn.statuses == ["STATUS$READY"]
         await ref.tell(Leave("c1"), live_only=True)
         await trio.sleep(100)
         assert ref.info() is None  # passivated; the ref still works
