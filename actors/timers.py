@@ -1,4 +1,4 @@
-"""One task that fires many deadlines: connect timeouts and expiring ack callbacks.
+"""One task that fires many deadlines: connect timeouts, expiring ack callbacks, sessions' idle deadlines.
 
 Owns: ``TimerQueue``, a heap of (deadline, callback) served by a single task that sleeps in a cancel scope
 whose deadline is always the earliest one; scheduling an earlier deadline moves the scope's deadline, so
