@@ -28,6 +28,7 @@ from actors.config import SupervisorConfig
 from actors.connection import Connection
 from actors.events import OutboundEvent, StoredEvent
 from actors.fanout import FanOut
+from actors.leases import LOST_LEASE
 from actors.lifecycle import ActorState, Trigger, next_state
 from actors.mailbox import Mailbox
 from actors.messages import Act, ActorInfo, Inspect, Join, Leave, Message, Passivate, Stop
@@ -43,6 +44,8 @@ STOPPED = "STATUS$STOPPED"
 ERROR = "STATUS$ERROR"
 TURN_TIMEOUT = "AGENT_ERROR$TURN_TIMEOUT"
 SNAPSHOT_VERSION = 1
+
+_NO_CONNS: dict[str, Connection] = {}  # shared by every actor without a connection; never written to
 
 
 class ActorHost(Protocol):
@@ -74,10 +77,8 @@ class SessionActor(ActionPath):
         "create",
         "dirty",
         "evicting",
-        "fenced",
         "head",
         "host",
-        "idle_deadline",
         "idle_timer",
         "killed",
         "last_activity",
@@ -100,7 +101,7 @@ class SessionActor(ActionPath):
         self.create = create
         self.state = ActorState.LOADING
         self.mailbox: Mailbox[Message] = Mailbox(host.config.mailbox_size)
-        self.conns: dict[str, Connection] = {}  # the connections joined to this incarnation, by id
+        self.conns: dict[str, Connection] = _NO_CONNS  # joined to this incarnation, by id (made on a Join)
         self.agent: Agent | None = None
         self.head = -1
         self.snapshot_event_id = -1
@@ -112,10 +113,8 @@ class SessionActor(ActionPath):
         self.evicting: str | None = None  # 'capacity' or 'user_cap' once chosen for eviction
         self.restarts = 0
         self.last_activity = 0.0
-        self.idle_deadline: float | None = None
         self.idle_timer: Timer | None = None
         self.lease: Lease | None = None  # the placement lease of this incarnation (taken before loading)
-        self.fenced = False  # the lease was lost: never append again
         self._nursery: trio.Nursery | None = None
         self._append_lock: trio.StrictFIFOLock | None = None
         self._backlog: deque[StoredEvent] | None = None
@@ -126,6 +125,20 @@ class SessionActor(ActionPath):
         self._changed: trio.Event | None = None
 
     # ---- state -------------------------------------------------------------------------------------
+
+    @property
+    def idle_deadline(self) -> float | None:
+        """When an IDLE actor passivates (trio time); None if never (or not IDLE)."""
+        timer = self.idle_timer
+        return None if timer is None else timer.deadline
+
+    @property
+    def fenced(self) -> bool:
+        """The placement lease was lost: the actor never appends again."""
+        return self.lease is LOST_LEASE
+
+    def lose_lease(self) -> None:
+        self.lease = LOST_LEASE
 
     def fire(self, trigger: Trigger) -> ActorState:
         old = self.state
@@ -277,6 +290,8 @@ class SessionActor(ActionPath):
         self._wake()
         conn = msg.conn
         conns = self.conns
+        if conns is _NO_CONNS:
+            conns = self.conns = {}
         conns.pop(conn.id, None)  # a rejoin with the same id replaces the entry (and goes last)
         conns[conn.id] = conn
         self.host.fanout.attach(self.session_id, conn, msg.latest_event_id, head=self.head)
@@ -289,7 +304,7 @@ class SessionActor(ActionPath):
 
     def close_connections(self, status: OutboundEvent | None, reason: str) -> None:
         """Send ``status`` to every connection of the session, then close them."""
-        self.conns.clear()
+        self.conns = _NO_CONNS
         self.host.fanout.close_all(self.session_id, status, reason)
 
     def mailbox_poke(self) -> None:
@@ -321,9 +336,9 @@ class SessionActor(ActionPath):
                     StoredEvent.create(first + k, p, prefix)
                     for k, (p, prefix) in enumerate(zip(payloads, prefixes, strict=True))
                 ]
-            if self.fenced:
-                raise FencedOut(f"session {self.session_id}: the placement lease was lost")
             lease = self.lease
+            if lease is LOST_LEASE:
+                raise FencedOut(f"session {self.session_id}: the placement lease was lost")
             fence = None if lease is None else lease.fence
             await self.host.store.append(self.session_id, events, fence=fence)
             self.head = events[-1].id

@@ -43,7 +43,7 @@ class EvictionHost(Protocol):
 
 
 class Eviction:
-    __slots__ = ("_config", "_host", "_pending", "_registry", "_rng", "timers")
+    __slots__ = ("_config", "_host", "_on_expired", "_pending", "_registry", "_rng", "timers")
 
     def __init__(
         self,
@@ -59,6 +59,7 @@ class Eviction:
         self.timers = timers
         self._rng = rng
         self._pending = 0  # capacity evictions chosen whose actor has not left IDLE yet
+        self._on_expired = self._expired  # one bound method for every idle timer
 
     # ---- the idle clock ------------------------------------------------------------------------------
 
@@ -75,14 +76,12 @@ class Eviction:
         self._registry.idle[actor.session_id] = actor
         delay = self._config.close_delay
         if delay is None:
-            actor.idle_deadline = None
             return
         jitter = self._config.close_delay_jitter
         deadline = trio.current_time() + delay + (self._rng.uniform(0.0, jitter) if jitter else 0.0)
-        actor.idle_deadline = deadline
         if actor.idle_timer is not None:
             self.timers.cancel(actor.idle_timer)
-        actor.idle_timer = self.timers.call_at(deadline, lambda: self._expired(actor))
+        actor.idle_timer = self.timers.call_at_with(deadline, self._on_expired, actor)
 
     def _idle_ended(self, actor: SessionActor) -> None:
         idle = self._registry.idle
@@ -96,7 +95,6 @@ class Eviction:
         if timer is not None:
             actor.idle_timer = None
             self.timers.cancel(timer)
-        actor.idle_deadline = None
 
     def _expired(self, actor: SessionActor) -> None:
         actor.idle_timer = None

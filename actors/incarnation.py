@@ -142,8 +142,7 @@ class Incarnations:
         """Another node may own the session now: never append again, and end the incarnation."""
         log.warning("lease.lost", session_id=actor.session_id)
         self.count("leases_lost")
-        actor.lease = None
-        actor.fenced = True
+        actor.lose_lease()
         actor.killed = True  # no restart here; the next message rehydrates wherever placement says
         if actor.state in (S.FAILED, S.CRASHED):
             self.drop(actor, OutboundEvent.status(STOPPED, "session moved"), SupervisorClosed())

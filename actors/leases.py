@@ -23,6 +23,10 @@ from actors.placement import Lease, LocalPlacement, Placement
 log = structlog.get_logger(__name__)
 
 
+LOST_LEASE = Lease("", "", -1)
+"""A holder's ``lease`` once it could not be renewed: never released, never renewed, never appended with."""
+
+
 class Leaseholder(Protocol):
     session_id: str
     lease: Lease | None
@@ -57,7 +61,7 @@ class Leases:
     def release(self, holder: Leaseholder, nursery: trio.Nursery | None) -> None:
         """Give ``holder``'s lease up (in a task of ``nursery`` when the placement must await)."""
         lease, holder.lease = holder.lease, None
-        if lease is None:
+        if lease is None or lease is LOST_LEASE:
             return
         if self._local is not None:
             self._local.release_nowait(lease)
@@ -74,7 +78,7 @@ class Leases:
             await trio.sleep(interval)
             for holder in holders():
                 lease = holder.lease
-                if lease is None:
+                if lease is None or lease is LOST_LEASE:
                     continue
                 try:
                     kept = await self.placement.renew(lease)

@@ -49,21 +49,19 @@ class Placement(Protocol):
 
 
 class LocalPlacement:
-    """One node: always grants; the lease never expires. The fence comes from one counter in memory, which
-    is strictly increasing per session too, and costs nothing per session once its lease is released."""
+    """One node hosts every session: always grants, leases never expire, and nothing is kept per session.
+    The fence comes from one counter in memory, which is strictly increasing per session too."""
 
-    __slots__ = ("_fences", "_held", "node_id", "renew_interval")
+    __slots__ = ("_fences", "node_id", "renew_interval")
 
     def __init__(self, node_id: str = "local") -> None:
         self.node_id = node_id
         self.renew_interval: float | None = None
         self._fences = itertools.count(1)
-        self._held: dict[str, Lease] = {}
 
     def acquire_nowait(self, session_id: str) -> Lease:
-        """``acquire`` without its checkpoint (the supervisor's spawn path is synchronous)."""
-        lease = self._held[session_id] = Lease(session_id, self.node_id, next(self._fences))
-        return lease
+        """``acquire`` without its checkpoint (the supervisor's spawn path takes it inline)."""
+        return Lease(session_id, self.node_id, next(self._fences))
 
     async def acquire(self, session_id: str) -> Lease | None:
         await trio.lowlevel.checkpoint()
@@ -71,11 +69,10 @@ class LocalPlacement:
 
     async def renew(self, lease: Lease) -> bool:
         await trio.lowlevel.checkpoint()
-        return self._held.get(lease.session_id) == lease
+        return lease.node_id == self.node_id
 
     def release_nowait(self, lease: Lease) -> None:
-        if self._held.get(lease.session_id) == lease:
-            del self._held[lease.session_id]
+        """Nothing to give back: no other node could want the session."""
 
     async def release(self, lease: Lease) -> None:
         self.release_nowait(lease)
@@ -83,4 +80,4 @@ class LocalPlacement:
 
     async def owner_of(self, session_id: str) -> str | None:
         await trio.lowlevel.checkpoint()
-        return self.node_id if session_id in self._held else None
+        return self.node_id

@@ -31,12 +31,14 @@ class FenceRecordingStore(MemoryStore):
         self.fences.append((events[0].id, fence))
 
 
-class ExpiringPlacement(LocalPlacement):
+class ExpiringPlacement:
     """A placement whose leases must be renewed, and which can be told to refuse or to lose them."""
 
     def __init__(self) -> None:
-        super().__init__("node-a")
-        self.renew_interval = 5.0
+        self.node_id = "node-a"
+        self.renew_interval: float | None = 5.0
+        self.fences = 0
+        self.held: dict[str, Lease] = {}
         self.lose: set[str] = set()
         self.held_elsewhere: set[str] = set()
         self.log: list[tuple[str, str, int]] = []
@@ -45,26 +47,30 @@ class ExpiringPlacement(LocalPlacement):
         await trio.lowlevel.checkpoint()
         if session_id in self.held_elsewhere:
             return None
-        lease = self.acquire_nowait(session_id)
+        self.fences += 1
+        lease = self.held[session_id] = Lease(session_id, self.node_id, self.fences)
         self.log.append(("acquire", session_id, lease.fence))
         return lease
 
     async def renew(self, lease: Lease) -> bool:
+        await trio.lowlevel.checkpoint()
         if lease.session_id in self.lose:
             self.lose.discard(lease.session_id)
-            self.release_nowait(lease)
+            del self.held[lease.session_id]
             return False
-        return await super().renew(lease)
+        return self.held.get(lease.session_id) == lease
 
     async def release(self, lease: Lease) -> None:
+        await trio.lowlevel.checkpoint()
         self.log.append(("release", lease.session_id, lease.fence))
-        await super().release(lease)
+        if self.held.get(lease.session_id) == lease:
+            del self.held[lease.session_id]
 
     async def owner_of(self, session_id: str) -> str | None:
+        await trio.lowlevel.checkpoint()
         if session_id in self.held_elsewhere:
-            await trio.lowlevel.checkpoint()
             return "node-b"
-        return await super().owner_of(session_id)
+        return self.node_id if session_id in self.held else None
 
 
 @asynccontextmanager
@@ -88,13 +94,14 @@ def test_local_placement_fences_increase_and_leases_never_expire() -> None:
     assert placement.renew_interval is None
 
 
-async def test_local_placement_answers_owner_and_renew() -> None:
+async def test_local_placement_hosts_every_session_here() -> None:
     placement = LocalPlacement("n1")
     lease = await placement.acquire("s1")
     assert lease is not None
     assert await placement.owner_of("s1") == "n1" and await placement.renew(lease)
     await placement.release(lease)
-    assert await placement.owner_of("s1") is None and not await placement.renew(lease)
+    assert await placement.owner_of("s2") == "n1"
+    assert not await placement.renew(Lease("s1", "elsewhere", 1))
 
 
 async def test_an_incarnation_holds_a_lease_from_load_to_passivation_and_appends_with_its_fence(
