@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 import trio
 
+from actors.config import SupervisorConfig
 from actors.events import OutboundEvent, StoredEvent
 from actors.fanout import FanOut
+from actors.messages import Act, ActResult
+from actors.reply import Reply
 from actors.stores.memory import MemoryStore
-from tests.actors.conftest import FakeConn
+from actors.supervisor import Supervisor
+from tests.actors.conftest import FakeConn, user_message
 
 
 class SlowReadStore(MemoryStore):
@@ -187,3 +191,24 @@ async def test_detach_stops_the_replay_and_close_all_sends_the_status(store: Mem
         fanout.close_all("s1", OutboundEvent.status("STATUS$STOPPED", "bye"), "bye")
         assert stays.statuses == ["STATUS$READY", "STATUS$STOPPED"] and stays.closed == "bye"
         assert fanout.connection_count == 0
+
+
+async def test_the_node_fanout_serves_a_log_alone_connection_beside_the_actor(autojump_clock: Any) -> None:
+    async with MemoryStore() as store, serving(store, page_size=2) as fanout:
+        sup = Supervisor(store, None, SupervisorConfig(close_delay=None), fanout=fanout)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sup.run)
+            for i in range(3):
+                reply: Reply[ActResult] = Reply()
+                await sup.deliver("s1", Act(None, user_message(f"m{i}"), reply))
+                await reply.get()
+            outside = FakeConn("outside")
+            fanout.attach("s1", outside, 0)  # not joined to the actor: served from the log
+            await trio.sleep(1)
+            assert outside.event_ids == [1, 2] and outside.statuses == ["STATUS$READY"]
+            reply = Reply()
+            await sup.deliver("s1", Act(None, user_message("live"), reply))
+            await reply.get()
+            assert outside.event_ids == [1, 2, 3]
+            assert sup.info("s1").connections == 0  # type: ignore[union-attr]
+            nursery.cancel_scope.cancel()
