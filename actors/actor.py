@@ -1,12 +1,15 @@
-"""One session as an actor: its mailbox loop, its log appends, its connections and its agent.
+"""One session as an actor: its mailbox loop, its log appends, the connections it counts and its agent.
 
 Owns: ``SessionActor``. The supervisor creates it, loads it (``restore``) and runs ``run()`` in a task
 whenever it has work; ``run()`` returns True when the actor parks IDLE (it then has no task at all) and False
 when the incarnation has ended. Every state change goes through ``actors.lifecycle.next_state``.
 
-Each action: append to the log (durable) -> fan out to every connection -> hand to the agent. Agent turns run
-in a child task, so Join/Leave/Inspect are answered during a long turn. Knows nothing of the registry, of
-other actors or of transports; it talks to its supervisor only through ``ActorHost``.
+Each action (``actors.actions``): append to the log (durable, fenced by the incarnation's placement lease)
+-> publish to the node's ``actors.fanout.FanOut``, which owns the connections' cursors and replay -> hand to
+the agent. The actor counts its connections (Join/Leave) for its ACTIVE/IDLE lifecycle and attaches them to
+the fan-out. Agent turns run in a child task, so Join/Leave/Inspect are answered during a long turn. Knows
+nothing of the registry, of other actors or of transports; it talks to its supervisor only through
+``ActorHost``.
 """
 
 from __future__ import annotations
@@ -14,20 +17,26 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 import trio
 
+from actors.actions import ActionPath
 from actors.agent import Agent
 from actors.config import SupervisorConfig
-from actors.errors import ActorError, AgentBusy, InvalidAction
-from actors.events import OutboundEvent, StoredEvent, canonical_json, utc_timestamp
+from actors.connection import Connection
+from actors.events import OutboundEvent, StoredEvent
+from actors.fanout import FanOut
+from actors.leases import LOST_LEASE
 from actors.lifecycle import ActorState, Trigger, next_state
 from actors.mailbox import Mailbox
-from actors.messages import Act, ActorInfo, ActResult, Inspect, Join, Leave, Message, Passivate, Stop
-from actors.replay import ConnectionSet, ready_status
-from actors.stores.base import SessionRecord, Store
+from actors.messages import Act, ActorInfo, Inspect, Join, Leave, Message, Passivate, Stop
+from actors.placement import Lease
+from actors.stores.base import FencedOut, SessionRecord, Store
+
+if TYPE_CHECKING:
+    from actors.timers import Timer
 
 log = structlog.get_logger(__name__)
 
@@ -36,12 +45,15 @@ ERROR = "STATUS$ERROR"
 TURN_TIMEOUT = "AGENT_ERROR$TURN_TIMEOUT"
 SNAPSHOT_VERSION = 1
 
+_NO_CONNS: dict[str, Connection] = {}  # shared by every actor without a connection; never written to
+
 
 class ActorHost(Protocol):
     """What an actor may ask of its supervisor."""
 
     store: Store
     config: SupervisorConfig
+    fanout: FanOut
     hooks: Callable[[str, str], Awaitable[None]] | None
 
     def count(self, kind: str, n: int = 1, **labels: str) -> None: ...
@@ -53,16 +65,13 @@ class ActorHost(Protocol):
     def finalize(self, actor: SessionActor, leftovers: list[Message], *, normal_exit: bool) -> None: ...
 
 
-class SessionActor:
+class SessionActor(ActionPath):
     __slots__ = (
         "_append_lock",
-        "_backlog",
         "_batch",
         "_changed",
         "_nursery",
         "_resume",
-        "_seqs",
-        "_turn_done",
         "agent",
         "conns",
         "create",
@@ -70,10 +79,10 @@ class SessionActor:
         "evicting",
         "head",
         "host",
-        "idle_deadline",
-        "idle_token",
+        "idle_timer",
         "killed",
         "last_activity",
+        "lease",
         "loaded_once",
         "mailbox",
         "not_found",
@@ -92,7 +101,7 @@ class SessionActor:
         self.create = create
         self.state = ActorState.LOADING
         self.mailbox: Mailbox[Message] = Mailbox(host.config.mailbox_size)
-        self.conns = ConnectionSet()
+        self.conns: dict[str, Connection] = _NO_CONNS  # joined to this incarnation, by id (made on a Join)
         self.agent: Agent | None = None
         self.head = -1
         self.snapshot_event_id = -1
@@ -104,8 +113,8 @@ class SessionActor:
         self.evicting: str | None = None  # 'capacity' or 'user_cap' once chosen for eviction
         self.restarts = 0
         self.last_activity = 0.0
-        self.idle_deadline: float | None = None
-        self.idle_token = 0
+        self.idle_timer: Timer | None = None
+        self.lease: Lease | None = None  # the placement lease of this incarnation (taken before loading)
         self._nursery: trio.Nursery | None = None
         self._append_lock: trio.StrictFIFOLock | None = None
         self._backlog: deque[StoredEvent] | None = None
@@ -116,6 +125,20 @@ class SessionActor:
         self._changed: trio.Event | None = None
 
     # ---- state -------------------------------------------------------------------------------------
+
+    @property
+    def idle_deadline(self) -> float | None:
+        """When an IDLE actor passivates (trio time); None if never (or not IDLE)."""
+        timer = self.idle_timer
+        return None if timer is None else timer.deadline
+
+    @property
+    def fenced(self) -> bool:
+        """The placement lease was lost: the actor never appends again."""
+        return self.lease is LOST_LEASE
+
+    def lose_lease(self) -> None:
+        self.lease = LOST_LEASE
 
     def fire(self, trigger: Trigger) -> ActorState:
         old = self.state
@@ -143,8 +166,8 @@ class SessionActor:
         return ActorInfo(
             session_id=self.session_id,
             state=self.state.value,
-            connections=self.conns.ids(),
-            replaying=self.conns.replaying(),
+            connections=tuple(self.conns),
+            replaying=self.host.fanout.replaying(self.session_id),
             mailbox_depth=len(self.mailbox),
             last_event_id=self.head,
             turn_running=self.turn_running,
@@ -170,6 +193,8 @@ class SessionActor:
             self._seqs = {seq: eid for seq, eid in seqs}
         self.loaded_once = True
         self.last_activity = trio.current_time()
+        if self.conns:  # kept across a crash: those behind the reloaded head catch up from the store
+            self.host.fanout.resync(self.session_id, self.head)
         self.fire(Trigger.LOADED_BUSY if (self.conns or self.mailbox) else Trigger.LOADED_IDLE)
 
     def crashed(self) -> None:
@@ -183,7 +208,6 @@ class SessionActor:
         self._backlog = None
         self._turn_done = None
         self.agent = None
-        self.conns.demote_all()
         self.fire(Trigger.CRASH)
 
     # ---- the loop ----------------------------------------------------------------------------------
@@ -193,9 +217,6 @@ class SessionActor:
         self._append_lock = trio.StrictFIFOLock()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            for entry in self.conns:
-                if not entry.live and entry.scope is None:
-                    self._start_pump(entry)
             parked = await self._loop()
             if not parked:
                 nursery.cancel_scope.cancel()
@@ -267,123 +288,33 @@ class SessionActor:
 
     def _join(self, msg: Join) -> None:
         self._wake()
-        entry = self.conns.add(msg.conn, msg.latest_event_id, self.head)
-        if entry.live:
-            if not msg.conn.send(ready_status()):
-                self.conns.drop(entry, "slow consumer")
-        else:
-            self._start_pump(entry)
+        conn = msg.conn
+        conns = self.conns
+        if conns is _NO_CONNS:
+            conns = self.conns = {}
+        conns.pop(conn.id, None)  # a rejoin with the same id replaces the entry (and goes last)
+        conns[conn.id] = conn
+        self.host.fanout.attach(self.session_id, conn, msg.latest_event_id, head=self.head)
 
-    def _start_pump(self, entry: Any) -> None:
-        assert self._nursery is not None
-        cfg = self.host.config
-        self._nursery.start_soon(
-            lambda: self.conns.pump(
-                entry,
-                store=self.host.store,
-                session_id=self.session_id,
-                head=lambda: self.head,
-                page_size=cfg.replay_page_size,
-                lag_limit=cfg.connection_lag_limit,
-                done=self.mailbox_poke,
-            )
-        )
+    def connection_gone(self, conn_id: str) -> None:
+        """The fan-out closed this connection by itself (slow, lagging): stop counting it, and wake the
+        loop so it re-checks quiescence."""
+        if self.conns.pop(conn_id, None) is not None:
+            self.mailbox.wake()
+
+    def close_connections(self, status: OutboundEvent | None, reason: str) -> None:
+        """Send ``status`` to every connection of the session, then close them."""
+        self.conns = _NO_CONNS
+        self.host.fanout.close_all(self.session_id, status, reason)
 
     def mailbox_poke(self) -> None:
-        """Wake the loop so it re-checks quiescence (a pump or a turn ended)."""
+        """Wake the loop so it re-checks quiescence (a turn ended)."""
         self.mailbox.wake()
 
     def _leave(self, msg: Leave) -> None:
-        if self.conns.remove(msg.conn_id) is not None:
+        if self.conns.pop(msg.conn_id, None) is not None:
+            self.host.fanout.detach(self.session_id, msg.conn_id)
             self.last_activity = trio.current_time()
-
-    # ---- actions -----------------------------------------------------------------------------------
-
-    async def _act(self, acts: list[Act]) -> None:
-        self._wake()
-        cfg = self.host.config
-        seqs = self._seqs
-        first_of_seq: dict[int | str, int] = {}  # client_seq -> index in ``accepted`` (same batch)
-        duplicates: list[tuple[Act, int]] = []
-        accepted: list[tuple[Act, dict[str, Any]]] = []
-        prefixes: list[str | None] = []  # per accepted payload: its canonical JSON minus the closing brace
-        room = cfg.agent_queue_size - len(self._backlog or ()) if self.agent is not None else len(acts)
-        timestamp = utc_timestamp()
-        stamp = None  # the JSON of the fields added to every action, made once the first one needs it
-        for act in acts:
-            action = act.action
-            if not isinstance(action, dict) or not isinstance(action.get("action"), str):
-                _fail(act, InvalidAction("an action must be an object with a string 'action' field"))
-                continue
-            seq = act.client_seq
-            if seq is not None:
-                if seqs is not None and seq in seqs:
-                    if act.reply is not None:
-                        act.reply.set(ActResult(seqs[seq], duplicate=True))
-                    continue
-                if seq in first_of_seq:
-                    duplicates.append((act, first_of_seq[seq]))
-                    continue
-            if room <= 0:
-                _fail(act, AgentBusy("the agent has too many actions waiting"))
-                continue
-            room -= 1
-            payload = dict(action)
-            # The action's own JSON (from the gateway) is extended rather than the payload encoded again,
-            # when the added keys are all new ones (so they go last, as dict insertion puts them).
-            text = act.action_json
-            prefix = None
-            if text is not None and len(text) > 2 and not ("source" in payload or "timestamp" in payload
-                                                           or "id" in payload):
-                if stamp is None:
-                    stamp = ',"source":"user","timestamp":' + canonical_json(timestamp)
-                prefix = text[:-1] + stamp
-            payload["source"] = "user"
-            payload["timestamp"] = timestamp
-            if "message" not in payload:
-                payload["message"] = message = _message_of(payload)
-                if prefix is not None:
-                    prefix += ',"message":' + canonical_json(message)
-            if seq is not None:
-                first_of_seq[seq] = len(accepted)
-            accepted.append((act, payload))
-            prefixes.append(prefix)
-        if not accepted:
-            return
-        try:
-            events = await self._append([payload for _, payload in accepted], prefixes)
-        except BaseException as exc:
-            error = ActorError(f"could not persist the action: {type(exc).__name__}")
-            for act, _ in accepted:
-                _fail(act, error)
-            for act, _ in duplicates:
-                _fail(act, error)
-            raise
-        for (act, _), event in zip(accepted, events, strict=True):
-            if act.client_seq is not None:
-                self._remember_seq(act.client_seq, event.id)
-            if act.reply is not None:
-                act.reply.set(ActResult(event.id))
-        for act, index in duplicates:
-            if act.reply is not None:
-                act.reply.set(ActResult(events[index].id, duplicate=True))
-        if self.agent is not None:
-            backlog = self._backlog
-            if backlog is None:
-                backlog = self._backlog = deque()
-            backlog.extend(events)
-            if self._turn_done is None:
-                self._turn_done = trio.Event()
-                assert self._nursery is not None
-                self._nursery.start_soon(self._turns)
-
-    def _remember_seq(self, seq: int | str, event_id: int) -> None:
-        seqs = self._seqs
-        if seqs is None:
-            seqs = self._seqs = {}
-        seqs[seq] = event_id
-        if len(seqs) > self.host.config.idempotency_window:
-            del seqs[next(iter(seqs))]
 
     async def _append(
         self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None
@@ -405,24 +336,19 @@ class SessionActor:
                     StoredEvent.create(first + k, p, prefix)
                     for k, (p, prefix) in enumerate(zip(payloads, prefixes, strict=True))
                 ]
-            await self.host.store.append(self.session_id, events)
+            lease = self.lease
+            if lease is LOST_LEASE:
+                raise FencedOut(f"session {self.session_id}: the placement lease was lost")
+            fence = None if lease is None else lease.fence
+            await self.host.store.append(self.session_id, events, fence=fence)
             self.head = events[-1].id
             self.dirty = True
             self.last_activity = trio.current_time()
             self.host.count("events", len(events))
-            self.conns.fan_out(events, self.host.config.connection_lag_limit)
+            self.host.fanout.publish(self.session_id, events)
         finally:
             lock.release()
         return events
-
-    async def _emit(self, payload: dict[str, Any]) -> StoredEvent:
-        body = dict(payload)
-        body.setdefault("source", "agent")
-        body["timestamp"] = utc_timestamp()
-        if "message" not in body:
-            body["message"] = _message_of(body)
-        (event,) = await self._append([body])
-        return event
 
     async def _turns(self) -> None:
         """The agent's child task: one turn per queued user event, each bounded by the watchdog."""
@@ -440,7 +366,8 @@ class SessionActor:
                 if scope.cancelled_caught:
                     log.warning("turn.watchdog", event_id=event.id, seconds=watchdog)
                     self.host.count("turns_timed_out")
-                    self.conns.broadcast(
+                    self.host.fanout.broadcast(
+                        self.session_id,
                         OutboundEvent.status(TURN_TIMEOUT, "the agent took too long and was stopped",
                                              type_="error")
                     )
@@ -493,7 +420,7 @@ class SessionActor:
         """Operator, shutdown or per-user cap: close connections, finish turns, persist, end."""
         self.fire(Trigger.PASSIVATE)
         status = msg.status or STOPPED
-        self.conns.close_all(
+        self.close_connections(
             OutboundEvent.status(status, f"session closed: {msg.reason}",
                                  type_="info" if status == STOPPED else "error"),
             msg.reason,
@@ -509,7 +436,7 @@ class SessionActor:
         self.host.finalize(self, leftovers, normal_exit=False)
 
     def _stop(self, msg: Stop, rest: list[Message]) -> None:
-        self.conns.close_all(OutboundEvent.status(STOPPED, f"session stopped: {msg.reason}"), msg.reason)
+        self.close_connections(OutboundEvent.status(STOPPED, f"session stopped: {msg.reason}"), msg.reason)
         leftovers = rest + self.mailbox.close()
         self.fire(Trigger.STOPPED)
         self.host.count("stops", reason=msg.reason)
@@ -517,16 +444,3 @@ class SessionActor:
 
 
 
-def _fail(act: Act, error: BaseException) -> None:
-    if act.reply is not None:
-        act.reply.fail(error)
-
-
-def _message_of(payload: dict[str, Any]) -> str:
-    args = payload.get("args")
-    if isinstance(args, dict):
-        content = args.get("content")
-        if isinstance(content, str):
-            return content
-    action = payload.get("action")
-    return action if isinstance(action, str) else ""

@@ -15,35 +15,49 @@ Knows nothing of Socket.IO, Engine.IO or actors: callers decide what a deadline 
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import structlog
 import trio
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
+
+_NO_ARG: Any = object()
+
 
 class Timer:
-    __slots__ = ("callback", "cancelled", "deadline")
+    __slots__ = ("arg", "callback", "deadline")
 
-    def __init__(self, deadline: float, callback: Callable[[], object]) -> None:
+    def __init__(self, deadline: float, callback: Callable[..., object], arg: Any = _NO_ARG) -> None:
         self.deadline = deadline
-        self.callback: Callable[[], object] | None = callback
-        self.cancelled = False
+        self.callback: Callable[..., object] | None = callback
+        self.arg = arg  # passed to the callback when given (a shared callback then needs no closure)
+
+    @property
+    def cancelled(self) -> bool:
+        """Cancelled, or fired already."""
+        return self.callback is None
 
     def cancel(self) -> None:
-        self.cancelled = True
         self.callback = None  # let go of what the callback holds (a connection) right away
+        self.arg = _NO_ARG
+
+    def __lt__(self, other: Timer) -> bool:
+        # Heap entries are (deadline, timer): timers with equal deadlines are equal (no order among them;
+        # heapq stays deterministic), which spares a sequence number per timer.
+        return False
 
 
 class TimerQueue:
-    __slots__ = ("_cancelled_hint", "_heap", "_scope", "_seq")
+    __slots__ = ("_cancelled_hint", "_heap", "_scope")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Timer]] = []
-        self._seq = itertools.count()
+        self._heap: list[tuple[float, Timer]] = []
         self._scope: trio.CancelScope | None = None
         self._cancelled_hint = 0
 
@@ -51,8 +65,16 @@ class TimerQueue:
         return len(self._heap)
 
     def call_at(self, deadline: float, callback: Callable[[], object]) -> Timer:
-        timer = Timer(deadline, callback)
-        heapq.heappush(self._heap, (deadline, next(self._seq), timer))
+        return self._push(Timer(deadline, callback))
+
+    def call_at_with(self, deadline: float, callback: Callable[[T], object], arg: T) -> Timer:
+        """``call_at`` of ``callback(arg)``: one shared callback for many timers, no closure per timer
+        (the supervisor's idle deadlines: one per IDLE session, where every byte counts)."""
+        return self._push(Timer(deadline, callback, arg))
+
+    def _push(self, timer: Timer) -> Timer:
+        deadline = timer.deadline
+        heapq.heappush(self._heap, (deadline, timer))
         if self._scope is not None and deadline < self._scope.deadline:
             self._scope.deadline = deadline
         return timer
@@ -64,7 +86,7 @@ class TimerQueue:
         timer.cancel()
         self._cancelled_hint += 1
         if self._cancelled_hint > 64 and self._cancelled_hint * 2 > len(self._heap):
-            self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+            self._heap = [entry for entry in self._heap if not entry[1].cancelled]
             heapq.heapify(self._heap)
             self._cancelled_hint = 0
 
@@ -72,14 +94,18 @@ class TimerQueue:
         """Run every callback whose deadline is <= ``now`` (the task calls this; tests may too)."""
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _, _, timer = heapq.heappop(heap)
+            _, timer = heapq.heappop(heap)
             callback = timer.callback
-            if timer.cancelled or callback is None:
+            if callback is None:
                 self._cancelled_hint = max(0, self._cancelled_hint - 1)
                 continue
+            arg = timer.arg
             timer.cancel()
             try:
-                callback()
+                if arg is _NO_ARG:
+                    callback()
+                else:
+                    callback(arg)
             except Exception:
                 log.exception("timer callback failed")
 

@@ -6,7 +6,7 @@ the backends (``MemoryStore``, ``SqliteStore``), ``open_store(url)`` and the reh
 of the network; never imports ``server``.
 """
 
-from actors.stores.base import EventIdConflict, SessionRecord, Store, StoreError
+from actors.stores.base import EventIdConflict, FencedOut, SessionRecord, Store, StoreError
 from actors.stores.memory import MemoryStore
 from actors.stores.rehydrate import SupportsLoadWithEvents, load_with_events
 from actors.stores.sqlite import SqliteStore
@@ -14,6 +14,7 @@ from actors.stores.url import StoreURLError, open_store
 
 __all__ = [
     "EventIdConflict",
+    "FencedOut",
     "MemoryStore",
     "SessionRecord",
     "SqliteStore",

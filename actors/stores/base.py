@@ -1,7 +1,8 @@
 """The store interface every backend implements (memory, SQLite, later Redis).
 
 Owns: ``Store`` (the protocol), ``SessionRecord`` and the store errors. Knows nothing of actors' states or of
-the network. Appends are durable when ``append`` returns: the actor fans an event out only after that.
+the network. Appends are durable when ``append`` returns (the actor publishes an event only after that), and
+fenced by the writer's placement lease (``FencedOut``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from actors.events import StoredEvent
 
 class StoreError(Exception):
     """A store could not do what was asked (I/O error, corrupt data, closed store)."""
+
+
+class FencedOut(StoreError):
+    """An append carried a fencing token that is not the current lease's: another node owns the session now.
+    The writer must stop at once (it never emits again for that session)."""
 
 
 class EventIdConflict(StoreError):
@@ -43,9 +49,13 @@ class Store(Protocol):
     async def create(self, session_id: str, owner: str | None) -> SessionRecord:
         """Create an empty session (last_event_id -1). Returns the existing record if it already exists."""
 
-    async def append(self, session_id: str, events: list[StoredEvent]) -> None:
+    async def append(self, session_id: str, events: list[StoredEvent], *, fence: int | None = None) -> None:
         """Durably append events whose ids continue the log. Concurrent appends of many sessions share one
-        commit (group commit). Raises ``EventIdConflict`` on a gap or a reused id."""
+        commit (group commit). Raises ``EventIdConflict`` on a gap or a reused id.
+
+        ``fence``: the writer's lease token (``actors.placement.Lease.fence``). A store that can check it
+        (several nodes) raises ``FencedOut`` when it is not the current lease's; single-node stores (memory,
+        SQLite) accept any fence."""
 
     async def events_after(self, session_id: str, after_id: int, limit: int) -> list[StoredEvent]:
         """Up to ``limit`` events with id > after_id, in id order."""

@@ -86,7 +86,10 @@ class MemoryStore:
             self.commits += 1
         return self._record(session_id, session, with_snapshot=True)
 
-    async def append(self, session_id: str, events: list[StoredEvent]) -> None:
+    async def append(
+        self, session_id: str, events: list[StoredEvent], *, fence: int | None = None
+    ) -> None:
+        del fence  # one node: any fence is the current one
         await self._enter()
         if not events:
             return

@@ -1,9 +1,11 @@
 """The OpenHands session protocol on top of Socket.IO and the actor runtime.
 
 Owns: the three handlers (``connect``, ``oh_user_action``, ``disconnect``) and the per-connection record
-(which session a sid joined, as which user). A connect Joins the session's actor (rehydrating it if
-needed), an action becomes an ``Act`` whose ack carries the assigned event id, a disconnect Leaves. Knows
-nothing of HTTP, Engine.IO or stores; it reaches the actors only through the ``Supervisor``.
+(which session a sid joined, as which user, through which ``ActorRef``). A connect Joins the session's actor
+(rehydrating it if needed; the actor attaches the connection to the node's ``FanOut``, which replays and
+delivers the log), an action becomes an ``Act`` whose ack carries the assigned event id, a disconnect
+Leaves. Knows nothing of HTTP, Engine.IO or stores; it reaches the actors only through the ``ActorRef``
+handles the ``Supervisor`` hands out.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import structlog
 from actors.errors import ActorError, SessionNotFound
 from actors.events import canonical_json
 from actors.messages import Act, ActResult, Join, Leave
+from actors.ref import ActorRef
 from actors.reply import Reply
 from actors.supervisor import Supervisor
 from server.gateway import errors
@@ -35,10 +38,18 @@ CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 @dataclass(slots=True)
 class _Joined:
-    session_id: str
-    user_id: str
+    ref: ActorRef  # the session, acting for the connection's user
     conn: SioConnection
     since: float = field(default_factory=time.time)  # unix time the connect was accepted (admin view)
+
+    @property
+    def session_id(self) -> str:
+        return self.ref.session_id
+
+    @property
+    def user_id(self) -> str:
+        assert self.ref.user_id is not None
+        return self.ref.user_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +131,10 @@ class Gateway:
         latest_event_id = parse_latest_event_id((query.get("latest_event_id") or [None])[0])
         conn = SioConnection(self._sio, sid, self.config.namespace)
         # Recorded before the Join so a disconnect racing the connect handler still Leaves.
-        self._joined[sid] = _Joined(conversation_id, user_id, conn)
+        ref = self._supervisor.ref(conversation_id, user_id=user_id)
+        self._joined[sid] = _Joined(ref, conn)
         try:
-            await self._supervisor.deliver(conversation_id, Join(conn, latest_event_id), user_id=user_id)
+            await ref.tell(Join(conn, latest_event_id))
         except ActorError as exc:
             del self._joined[sid]
             refusal = errors.refusal_for(exc)
@@ -149,11 +161,11 @@ class Gateway:
             client_seq = None
         reply: Reply[ActResult] = Reply()
         act = Act(sid, data, reply, client_seq, action_json=text)
-        supervisor = self._supervisor
+        ref = joined.ref
         try:
             # A live session takes it without a scheduling round; ``reply.get`` is the checkpoint.
-            if not supervisor.tell_nowait(joined.session_id, act, user_id=joined.user_id):
-                await supervisor.deliver(joined.session_id, act, user_id=joined.user_id)
+            if not ref.tell_nowait(act):
+                await ref.tell(act)
             result = await reply.get()
         except ActorError as exc:
             return errors.refusal_for(exc).ack()
@@ -168,9 +180,7 @@ class Gateway:
             return
         try:
             # Only to the live incarnation: if it is gone, the handle went with it (no rehydration for this).
-            await self._supervisor.deliver(
-                joined.session_id, Leave(sid, str(reason or "disconnect")), live_only=True
-            )
+            await joined.ref.tell(Leave(sid, str(reason or "disconnect")), live_only=True)
         except SessionNotFound:
             pass  # passivated or failed meanwhile: nothing holds the connection any more
         except ActorError as exc:

@@ -70,8 +70,8 @@ class ClockSafeStore:
     async def create(self, session_id: str, owner: str | None) -> SessionRecord:
         return await self._call(lambda: self.inner.create(session_id, owner))
 
-    async def append(self, session_id: str, events: list[StoredEvent]) -> None:
-        await self._call(lambda: self.inner.append(session_id, events))
+    async def append(self, session_id: str, events: list[StoredEvent], *, fence: int | None = None) -> None:
+        await self._call(lambda: self.inner.append(session_id, events, fence=fence))
 
     async def events_after(self, session_id: str, after_id: int, limit: int) -> list[StoredEvent]:
         return await self._call(lambda: self.inner.events_after(session_id, after_id, limit))

@@ -21,11 +21,11 @@ class FlakyAppend(MemoryStore):
         super().__init__()
         self.fail_next = False
 
-    async def append(self, session_id: str, events: Any) -> None:
+    async def append(self, session_id: str, events: Any, *, fence: int | None = None) -> None:
         if self.fail_next:
             self.fail_next = False
             raise OSError("disk hiccup")
-        await super().append(session_id, events)
+        await super().append(session_id, events, fence=fence)
 
 
 async def test_a_crash_mid_batch_hands_the_rest_of_the_batch_to_the_next_incarnation(

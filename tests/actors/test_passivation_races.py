@@ -63,9 +63,9 @@ class HookedStore(MemoryStore):
         await super().save_snapshot(session_id, snapshot, event_id)
         await self.hook("store.save_snapshot:after", session_id)
 
-    async def append(self, session_id: str, events: list[StoredEvent]) -> None:
+    async def append(self, session_id: str, events: list[StoredEvent], *, fence: int | None = None) -> None:
         await self.hook("store.append:before", session_id)
-        await super().append(session_id, events)
+        await super().append(session_id, events, fence=fence)
         await self.hook("store.append:after", session_id)
 
     async def events_after(self, session_id: str, after_id: int, limit: int) -> list[StoredEvent]:

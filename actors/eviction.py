@@ -1,0 +1,158 @@
+"""Capacity and eviction: who leaves memory, and when.
+
+Owns: ``Eviction``: the idle clock (an IDLE actor has no task: its deadline, ``close_delay`` plus jitter,
+is a timer in the node's ``actors.timers.TimerQueue``), the cap on live sessions (``max_live_sessions``:
+the coldest IDLE session is evicted, never one with a connection; FAILED ones go first; if none is IDLE the
+new session is refused with ``TooManySessions``) and the per-user cap (``max_sessions_per_user``: the user's
+least recently active other session is passivated with AGENT_ERROR$TOO_MANY_CONVERSATIONS).
+
+Evicting is only ever telling an actor ``Passivate`` (or dropping a FAILED one) through its host; knows
+nothing of stores, placement, restarts or transports.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Protocol
+
+import trio
+
+from actors.config import SupervisorConfig
+from actors.errors import ActorError, SupervisorClosed, TooManySessions
+from actors.events import OutboundEvent
+from actors.lifecycle import ActorState
+from actors.messages import Message, Passivate
+from actors.registry import Registry
+from actors.timers import TimerQueue
+
+if TYPE_CHECKING:
+    from actors.actor import SessionActor
+
+S = ActorState
+
+TOO_MANY_CONVERSATIONS = "AGENT_ERROR$TOO_MANY_CONVERSATIONS"
+STOPPED = "STATUS$STOPPED"
+
+
+class EvictionHost(Protocol):
+    def count(self, kind: str, n: int = 1, **labels: str) -> None: ...
+
+    def tell(self, actor: SessionActor, msg: Message, *, force: bool = False) -> None: ...
+
+    def drop(self, actor: SessionActor, status: OutboundEvent, error: ActorError) -> None: ...
+
+
+class Eviction:
+    __slots__ = ("_config", "_host", "_on_expired", "_pending", "_registry", "_rng", "timers")
+
+    def __init__(
+        self,
+        host: EvictionHost,
+        registry: Registry,
+        config: SupervisorConfig,
+        timers: TimerQueue,
+        rng: random.Random,
+    ) -> None:
+        self._host = host
+        self._registry = registry
+        self._config = config
+        self.timers = timers
+        self._rng = rng
+        self._pending = 0  # capacity evictions chosen whose actor has not left IDLE yet
+        self._on_expired = self._expired  # one bound method for every idle timer
+
+    # ---- the idle clock ------------------------------------------------------------------------------
+
+    def state_changed(self, actor: SessionActor, old: ActorState, new: ActorState) -> None:
+        if old is S.IDLE:
+            self._idle_ended(actor)
+            if actor.evicting == "capacity":
+                self._pending -= 1
+            actor.evicting = None
+        if new is S.IDLE:
+            self._idle_started(actor)
+
+    def _idle_started(self, actor: SessionActor) -> None:
+        self._registry.idle[actor.session_id] = actor
+        delay = self._config.close_delay
+        if delay is None:
+            return
+        jitter = self._config.close_delay_jitter
+        deadline = trio.current_time() + delay + (self._rng.uniform(0.0, jitter) if jitter else 0.0)
+        if actor.idle_timer is not None:
+            self.timers.cancel(actor.idle_timer)
+        actor.idle_timer = self.timers.call_at_with(deadline, self._on_expired, actor)
+
+    def _idle_ended(self, actor: SessionActor) -> None:
+        idle = self._registry.idle
+        if idle.get(actor.session_id) is actor:
+            del idle[actor.session_id]
+        self.forget(actor)
+
+    def forget(self, actor: SessionActor) -> None:
+        """Cancel the actor's idle deadline (it left IDLE or the registry)."""
+        timer = actor.idle_timer
+        if timer is not None:
+            actor.idle_timer = None
+            self.timers.cancel(timer)
+
+    def _expired(self, actor: SessionActor) -> None:
+        actor.idle_timer = None
+        if actor.state is S.IDLE and self._registry.get(actor.session_id) is actor:
+            self._host.tell(actor, Passivate("idle"), force=True)
+
+    # ---- caps ----------------------------------------------------------------------------------------
+
+    def make_room(self) -> None:
+        """Before a new incarnation: evict one session if the node is at ``max_live_sessions``."""
+        cap = self._config.max_live_sessions
+        if cap is None:
+            return
+        registry = self._registry
+        live = len(registry) - registry.state_counts[S.PASSIVATING] - self._pending
+        if live < cap:
+            return
+        host = self._host
+        if registry.failed:
+            victim = next(iter(registry.failed.values()))
+            host.drop(victim, OutboundEvent.status(STOPPED, "evicted"), SupervisorClosed())
+            host.count("evictions", reason="failed")
+            return
+        for victim in registry.idle.values():
+            if victim.evicting is None:
+                break
+        else:
+            host.count("refused", reason="capacity")
+            raise TooManySessions(f"{cap} sessions are live and none is idle")
+        victim.evicting = "capacity"
+        self._pending += 1
+        del registry.idle[victim.session_id]
+        host.count("evictions", reason="capacity")
+        host.tell(victim, Passivate("evicted"), force=True)
+
+    def account_user(self, actor: SessionActor) -> None:
+        """After a load: record the owner's session; beyond ``max_sessions_per_user`` passivate their
+        least recently active other one."""
+        if actor.owner is None:
+            return
+        registry = self._registry
+        owned = registry.own(actor)
+        cap = self._config.max_sessions_per_user
+        if cap is None:
+            return
+        live: list[SessionActor] = []
+        for sid in owned:
+            other = registry.get(sid)
+            if other is not None and other.evicting is None and other.state in (S.ACTIVE, S.IDLE, S.LOADING):
+                live.append(other)
+        if len(live) <= cap:
+            return
+        candidates = [a for a in live if a is not actor and a.state is not S.LOADING]
+        if not candidates:
+            return
+        victim = min(candidates, key=lambda a: a.last_activity)
+        if victim.state is S.IDLE:
+            del registry.idle[victim.session_id]
+        victim.evicting = "user_cap"
+        self._host.count("evictions", reason="user_cap")
+        self._host.tell(victim, Passivate("user_cap", hard=True, status=TOO_MANY_CONVERSATIONS), force=True)

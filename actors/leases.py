@@ -1,0 +1,89 @@
+"""The supervisor's side of placement: taking, renewing and releasing incarnations' leases.
+
+Owns: ``Leases``. An incarnation takes its lease (``acquire``) before it loads, keeps it while it lives (in
+memory or IDLE without a task) and gives it up (``release``) when it ends. When the placement's leases
+expire (``renew_interval`` not None), one task (``renew_forever``) renews every held lease each interval;
+a lease that cannot be renewed is reported to the host (``lease_lost``), which stops the actor before it
+can append again (and the store's fencing refuses it anyway). ``LocalPlacement`` is used without a
+scheduling round (its leases are plain memory).
+
+Knows nothing of stores, actors' states or transports; an actor is anything with a ``lease`` attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVar
+
+import structlog
+import trio
+
+from actors.placement import Lease, LocalPlacement, Placement
+
+log = structlog.get_logger(__name__)
+
+
+LOST_LEASE = Lease("", "", -1)
+"""A holder's ``lease`` once it could not be renewed: never released, never renewed, never appended with."""
+
+
+class Leaseholder(Protocol):
+    session_id: str
+    lease: Lease | None
+
+
+H = TypeVar("H", bound=Leaseholder)
+
+
+class Leases:
+    __slots__ = ("_local", "placement")
+
+    def __init__(self, placement: Placement) -> None:
+        self.placement = placement
+        # Exactly the local placement (not a subclass, which may await): acquire and release inline.
+        self._local = placement if type(placement) is LocalPlacement else None
+
+    @property
+    def renew_interval(self) -> float | None:
+        return self.placement.renew_interval
+
+    async def acquire(self, holder: Leaseholder) -> bool:
+        """Take ``holder``'s lease; False when another node holds the session."""
+        local = self._local
+        lease = local.acquire_nowait(holder.session_id) if local is not None else (
+            await self.placement.acquire(holder.session_id)
+        )
+        if lease is None:
+            return False
+        holder.lease = lease
+        return True
+
+    def release(self, holder: Leaseholder, nursery: trio.Nursery | None) -> None:
+        """Give ``holder``'s lease up (in a task of ``nursery`` when the placement must await)."""
+        lease, holder.lease = holder.lease, None
+        if lease is None or lease is LOST_LEASE:
+            return
+        if self._local is not None:
+            self._local.release_nowait(lease)
+        elif nursery is not None:
+            nursery.start_soon(self.placement.release, lease)
+
+    async def renew_forever(
+        self, holders: Callable[[], Iterable[H]], lost: Callable[[H], None]
+    ) -> None:
+        interval = self.placement.renew_interval
+        if interval is None:
+            return
+        while True:
+            await trio.sleep(interval)
+            for holder in holders():
+                lease = holder.lease
+                if lease is None or lease is LOST_LEASE:
+                    continue
+                try:
+                    kept = await self.placement.renew(lease)
+                except Exception:
+                    log.exception("lease.renew_failed", session_id=holder.session_id)
+                    kept = False
+                if not kept and holder.lease is lease:
+                    lost(holder)
