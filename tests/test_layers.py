@@ -31,7 +31,9 @@ SANS_IO_CORES = (
 )
 
 # (file, "expression") pairs that may touch another object's private attribute, each with its reason.
-ALLOWED_PRIVATE: dict[tuple[str, str], str] = {}
+ALLOWED_PRIVATE: dict[tuple[str, str], str] = {
+    ("actors/ref.py", "other._host"): "ActorRef.__eq__ compares another ActorRef's host: same class",
+}
 
 # Files with known violations in code owned by another helper, fixed at merge. strict: once fixed, the
 # xfail turns into a failure that asks for the entry to be removed.

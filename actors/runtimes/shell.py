@@ -131,7 +131,8 @@ class Shell:
             return None
         return self._decoder.decode(data)
 
-    async def _handshake(self) -> None:
+    async def handshake(self) -> None:
+        """Install the command wrapper and read the first marker (called once by ``open_shell``)."""
         # ``2>/dev/null``: a SIGINT that lands between commands (a late C-c) has no function to return from.
         await self._write(f"trap 'return 130 2>/dev/null' INT; __ss_run() {{ eval \"$1\"; }}; "
                           f"printf '%s:0:%s\\n' {self._marker} \"$PWD\"\n")
@@ -344,7 +345,7 @@ async def open_shell(
     ) as proc:
         sh = Shell(proc, str(workspace), max_output_bytes=max_output_bytes,
                    interrupt_grace=interrupt_grace, stream_interval=stream_interval)
-        await sh._handshake()
+        await sh.handshake()
         if start_dir and start_dir != sh.working_dir:
             await sh.run(f"cd {_quote(start_dir)} 2>/dev/null; true", time_limit=_START_TIMEOUT)
         yield sh
