@@ -20,6 +20,10 @@ class EventIdConflict(StoreError):
     """An append reused or skipped an event id: ids must continue ``last_event_id + 1, + 2, ...``."""
 
 
+class FencedOut(StoreError):
+    """An append carried a fencing token that is not the session's current lease: another node owns it."""
+
+
 @dataclass(slots=True, frozen=True)
 class SessionRecord:
     session_id: str
