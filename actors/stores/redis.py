@@ -160,7 +160,7 @@ class RedisStore:
             raise RedisUnavailable(f"cannot open {self!r}: {failure[0] if failure else 'client ended'}")
         self._state = "open"
         try:
-            await self._call("load the function library", lambda: client.function_load(LIBRARY, replace=True))
+            await self.call("load the function library", lambda: client.function_load(LIBRARY, replace=True))
         except BaseException:
             await self.close()
             raise
@@ -188,7 +188,7 @@ class RedisStore:
 
     # the one place every call goes through
 
-    async def _call(self, what: str, make: Callable[[], Awaitable[T]], session_id: str | None = None) -> T:
+    async def call(self, what: str, make: Callable[[], Awaitable[T]], session_id: str | None = None) -> T:
         """Run one Redis call with the timeout; turn Redis errors into store errors."""
         if self._state != "open":
             raise StoreError(f"{self!r} is not open")
@@ -229,11 +229,11 @@ class RedisStore:
         keys = SessionKeys(session_id)
         client = self.client
         args = ["0" if owner is None else "1", owner or "", repr(time.time())]
-        reply: Any = await self._call(
+        reply: Any = await self.call(
             "create", lambda: client.fcall("ss_create", [keys.meta], args), session_id
         )
         # The index is its own key (another Cluster slot): added after the record, idempotently.
-        await self._call("index", lambda: client.zadd(SESSION_INDEX, {session_id: 0}), session_id)
+        await self.call("index", lambda: client.zadd(SESSION_INDEX, {session_id: 0}), session_id)
         return self._record(session_id, reply, with_snapshot=True)
 
     async def append(
@@ -273,7 +273,7 @@ class RedisStore:
             args.append(inbox_id or "")
         args[3] = high
         client = self.client
-        await self._call(
+        await self.call(
             f"append of events {first}..{events[-1].id}",
             lambda: client.fcall("ss_append", [keys.meta, keys.log, keys.lease, keys.inbox], args),
             session_id,
@@ -297,7 +297,7 @@ class RedisStore:
         keys = SessionKeys(session_id)
         args = ["" if fence is None else str(fence), text, str(event_id), "1" if release else "0"]
         client = self.client
-        await self._call(
+        await self.call(
             "save_snapshot", lambda: client.fcall("ss_snapshot", [keys.meta, keys.lease], args), session_id
         )
 
@@ -305,15 +305,15 @@ class RedisStore:
         keys = SessionKeys(session_id)
         client = self.client
         # The fence counter stays: tokens keep increasing across a delete and re-create.
-        await self._call("delete", lambda: client.delete([keys.meta, keys.log, keys.inbox]), session_id)
-        await self._call("unindex", lambda: client.zrem(SESSION_INDEX, [session_id]), session_id)
+        await self.call("delete", lambda: client.delete([keys.meta, keys.log, keys.inbox]), session_id)
+        await self.call("unindex", lambda: client.zrem(SESSION_INDEX, [session_id]), session_id)
 
     # reads
 
     async def load(self, session_id: str) -> SessionRecord | None:
         keys = SessionKeys(session_id)
         client = self.client
-        reply: Any = await self._call(
+        reply: Any = await self.call(
             "load", lambda: client.hmget(keys.meta, _FIELDS), session_id
         )
         if reply[1] is None:
@@ -333,7 +333,7 @@ class RedisStore:
         """The id of the last routed action the log answers (``0-0`` if none): the inbox resumes after it."""
         keys = SessionKeys(session_id)
         client = self.client
-        value: Any = await self._call("inbox position", lambda: client.hget(keys.meta, "i"), session_id)
+        value: Any = await self.call("inbox position", lambda: client.hget(keys.meta, "i"), session_id)
         return "0-0" if value is None else value.decode()
 
     async def entries_after(self, session_id: str, after_id: int, limit: int) -> list[LogEntry]:
@@ -345,7 +345,7 @@ class RedisStore:
         keys = SessionKeys(session_id)
         client = self.client
         start = stream_id(max(after_id + 1, 0))
-        reply: Any = await self._call(
+        reply: Any = await self.call(
             "read the log", lambda: client.xrange(keys.log, start, "+", count=limit), session_id
         )
         return [entry_to_event(entry.identifier, entry.field_values) for entry in reply]
@@ -359,7 +359,7 @@ class RedisStore:
             await trio.lowlevel.checkpoint()
             return []
         low = "-" if after is None else f"({after}"
-        ids: Any = await self._call(
+        ids: Any = await self.call(
             "list",
             lambda: client.zrange(
                 SESSION_INDEX, low, "+", sortby=coredis.PureToken.BYLEX, offset=0, count=limit
@@ -370,7 +370,7 @@ class RedisStore:
 
         async def one(index: int, sid: str) -> None:
             meta = SessionKeys(sid).meta
-            replies[index] = await self._call("list", lambda: client.hmget(meta, _FIELDS), sid)
+            replies[index] = await self.call("list", lambda: client.hmget(meta, _FIELDS), sid)
 
         async with trio.open_nursery() as nursery:  # coredis multiplexes concurrent calls
             for index, sid in enumerate(names):
@@ -384,14 +384,14 @@ class RedisStore:
 
     async def count_sessions(self) -> int:
         client = self.client
-        count: int = await self._call("count", lambda: client.zcard(SESSION_INDEX))
+        count: int = await self.call("count", lambda: client.zcard(SESSION_INDEX))
         return count
 
     async def ping(self) -> float:
         """Round-trip seconds of a PING (health checks, the Redis latency metric)."""
         client = self.client
         started = trio.current_time()
-        await self._call("ping", lambda: client.ping())
+        await self.call("ping", lambda: client.ping())
         return trio.current_time() - started
 
     @staticmethod
