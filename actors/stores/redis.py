@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 import coredis
 import structlog
 import trio
+from coredis.exceptions import AuthenticationError, RedisError, ResponseError
 from coredis.exceptions import ConnectionError as RedisConnectionError
-from coredis.exceptions import RedisError, ResponseError
 from coredis.retry import NoRetryPolicy
 
 from actors.events import StoredEvent
@@ -101,7 +101,7 @@ class RedisStore:
         self._state = "new"  # new -> open -> closed
 
     def __repr__(self) -> str:
-        return f"RedisStore({self.url!r}, state={self._state})"
+        return f"RedisStore({self.url!r}, timeout={self.timeout}, state={self._state})"
 
     @property
     def client(self) -> coredis.Redis[bytes]:
@@ -198,6 +198,8 @@ class RedisStore:
                 return await make()
         except trio.TooSlowError as exc:
             raise RedisUnavailable(f"{where}{what}: Redis did not answer within {self.timeout}s") from exc
+        except AuthenticationError as exc:
+            raise StoreError(f"{where}{what}: Redis refused the credentials (URL password): {exc}") from exc
         except ResponseError as exc:
             message = str(exc)
             code = message.split(" ", 1)[0]
