@@ -9,7 +9,7 @@ docs/cluster.md asks for) it is on disk too. Writes are never retried by the cli
 the default coredis policy re-sends a write whose reply was lost. Every call is bounded by ``timeout``
 seconds: while Redis is unreachable, calls raise ``RedisUnavailable`` (a ``StoreError``) instead of hanging,
 and work again once it is back. An append that raised ``RedisUnavailable`` may or may not have been applied:
-read the log (``events_after``) before appending again; the GAP check refuses a blind retry.
+``append_applied`` tells which, once Redis answers; a blind retry is refused by the GAP check anyway.
 
 Fencing: ``append(..., fence=N)`` and ``save_snapshot(..., fence=N)`` are refused with ``FencedOut`` unless
 the session's lease carries token N, in the same atomic step as the id check (``EventIdConflict``). Without
@@ -282,6 +282,22 @@ class RedisStore:
             f"append of events {first}..{events[-1].id}",
             lambda: client.fcall("ss_append", [keys.meta, keys.log, keys.lease, keys.inbox], args),
             session_id,
+        )
+
+    async def append_applied(self, session_id: str, events: list[StoredEvent]) -> bool:
+        """After an append raised ``RedisUnavailable``: True if it was applied (every id holds exactly the
+        text sent), False if not (the log ends before it: appending again is safe). Raises
+        ``EventIdConflict`` if other events took those ids, ``RedisUnavailable`` if Redis is still away."""
+        if not events:
+            return True
+        found = await self.entries_after(session_id, events[0].id - 1, len(events))
+        if not found:
+            return False
+        sent = [(event.id, event.json_text or dumps(event.payload)) for event in events]
+        if [(e.event.id, e.event.json_text) for e in found] == sent:
+            return True
+        raise EventIdConflict(
+            f"session {session_id!r}: events {events[0].id}..{events[-1].id} are not the ones appended"
         )
 
     async def save_snapshot(

@@ -9,14 +9,15 @@ import trio
 
 from actors.cluster import Doorbells, RedisPlacement, open_tail
 from actors.events import StoredEvent
+from actors.stores import EventIdConflict
 from actors.stores.redis import RedisStore, RedisUnavailable
 from tests.support.redis_server import RedisServer
 
 TIMEOUT = 1.0
 
 
-def events(first: int, count: int) -> list[StoredEvent]:
-    return [StoredEvent.create(i, {"message": f"m{i}"}) for i in range(first, first + count)]
+def events(first: int, count: int, text: str = "m") -> list[StoredEvent]:
+    return [StoredEvent.create(i, {"message": f"{text}{i}"}) for i in range(first, first + count)]
 
 
 async def log_ids(store: RedisStore, sid: str) -> list[int]:
@@ -135,3 +136,26 @@ async def test_a_tail_carries_on_across_a_redis_restart(private_redis: RedisServ
                             await trio.sleep(0.05)  # the tail stays usable: it resumes after its last id
                 nursery.cancel_scope.cancel()
         assert seen == list(range(10))
+
+
+async def test_an_append_that_timed_out_is_resolved_by_reading_the_log_not_by_retrying(
+    private_redis: RedisServer,
+) -> None:
+    async with RedisStore(private_redis.url, timeout=TIMEOUT) as store:
+        await store.create("s", None)
+        await store.append("s", events(0, 2))
+        late = events(2, 3)
+        private_redis.pause()  # the command is sent, then Redis freezes before answering
+        try:
+            with pytest.raises(RedisUnavailable):
+                await store.append("s", late)
+        finally:
+            private_redis.resume()  # ... and applies it after the caller gave up on it
+        with trio.fail_after(10):
+            assert await store.append_applied("s", late)
+            with pytest.raises(EventIdConflict):  # a blind retry would duplicate: the GAP check refuses it
+                await store.append("s", late)
+            assert await log_ids(store, "s") == [0, 1, 2, 3, 4]
+            assert not await store.append_applied("s", events(5, 1))  # never sent: safe to append
+            with pytest.raises(EventIdConflict):
+                await store.append_applied("s", events(2, 1, text="other"))
