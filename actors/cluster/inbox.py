@@ -1,0 +1,77 @@
+"""Routing actions to a session's owner: the per-session inbox Stream and the owner node's doorbell.
+
+Owns: ``route``, ``read_inbox``, ``RouteResult``, ``InboxEntry``, ``InboxFull`` and ``parse_ring``. The
+inbox is durable: an action routed while no node owns the session (or while its owner is dying) waits in
+the Stream for whoever acquires the lease next, which resumes after ``RedisStore.inbox_position`` (the last
+action the log answers; appended atomically with the events, so processing is exactly-once across
+failover). Knows nothing of actors or acks (the sending node matches the answering event's inbox id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from actors.stores._redis_keys import SessionKeys, node_ring
+from actors.stores.base import StoreError
+from actors.stores.redis import RedisStore
+
+__all__ = ["InboxEntry", "InboxFull", "RouteResult", "parse_ring", "read_inbox", "route"]
+
+MAX_INBOX = 10_000  # routed actions waiting per session; beyond it ``route`` refuses (bounded queue)
+
+
+class InboxFull(StoreError):
+    """The session's inbox holds ``MAX_INBOX`` unanswered actions: refuse, do not drop."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    inbox_id: str
+    owner: str | None  # node id holding the lease, None: nobody (acquire it and host the session)
+    receivers: int  # 0 while an owner exists: it may be dead; poll acquire until its lease expires
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    inbox_id: str
+    action: str  # the action's JSON text as the sender gave it
+
+
+def parse_ring(data: bytes) -> tuple[str, str]:
+    """A node doorbell ``"<inbox id> <session id>"`` -> (inbox id, session id)."""
+    inbox_id, _, session_id = data.decode().partition(" ")
+    return inbox_id, session_id
+
+
+async def route(
+    store: RedisStore, session_id: str, action: str, *, max_inbox: int = MAX_INBOX
+) -> RouteResult:
+    """Add ``action`` to the session's inbox and ring its owner's node, in one atomic step."""
+    keys = SessionKeys(session_id)
+    client = store.client
+    prefix, _, suffix = node_ring("\x00").partition("\x00")
+    try:
+        reply: Any = await store.call(
+            "route an action",
+            lambda: client.fcall(
+                "ss_route", [keys.inbox, keys.lease], [action, str(max_inbox), session_id, prefix, suffix]
+            ),
+            session_id,
+        )
+    except StoreError as exc:
+        if "INBOXFULL" in str(exc):
+            raise InboxFull(f"session {session_id!r}: {max_inbox} routed actions are waiting") from exc
+        raise
+    inbox_id, owner, receivers = reply
+    return RouteResult(inbox_id.decode(), owner.decode() if owner else None, int(receivers))
+
+
+async def read_inbox(store: RedisStore, session_id: str, after_id: str, count: int = 512) -> list[InboxEntry]:
+    """Up to ``count`` routed actions with inbox id > ``after_id`` (``"0-0"`` for all), oldest first."""
+    keys = SessionKeys(session_id)
+    client = store.client
+    reply: Any = await store.call(
+        "read the inbox", lambda: client.xrange(keys.inbox, f"({after_id}", "+", count=count), session_id
+    )
+    return [InboxEntry(e.identifier.decode(), e.field_values[b"a"].decode()) for e in reply]

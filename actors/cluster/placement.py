@@ -1,0 +1,143 @@
+"""Leases on Redis: one fenced owner per session across every node of a cluster.
+
+Owns: ``RedisPlacement`` (the ``actors.placement.Placement`` protocol on Redis) and ``LeaseState``. The
+lease is ``sess:{sid}:lease = "<node>:<fence>"`` with a PX TTL; the fence comes from ``INCR
+sess:{sid}:fence``, so tokens strictly increase per session whichever node acquires. Acquire, renew and
+release are Lua functions (compare-and-set), never read-then-write from here. Knows nothing of actors or
+of when to renew: the owner of the lease (the supervisor, in part 2) calls ``renew`` every
+``renew_interval`` and must stop emitting once ``must_stop_at`` passes without a successful renewal.
+
+Expiry uses Redis's wall clock; ``must_stop_at`` is measured on this process's trio clock from the moment
+the acquire or renew was *sent*, minus ``safety_margin``, so a paused or slow node stops before another one
+can have taken over. Its appends are refused by the fence in any case.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from actors.placement import Lease
+from actors.stores._redis_keys import SessionKeys
+from actors.stores.redis import RedisStore
+
+__all__ = ["LeaseState", "RedisPlacement", "default_node_id"]
+
+
+def default_node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(slots=True)
+class LeaseState:
+    """What the owner tracks about one held lease: when it must stop if no renewal succeeds."""
+
+    lease: Lease
+    must_stop_at: float  # trio.current_time() deadline
+
+
+class RedisPlacement:
+    """``Placement`` on the store's Redis. ``lease_ttl`` seconds (default 10), renewed every TTL/3."""
+
+    def __init__(
+        self,
+        store: RedisStore,
+        node_id: str | None = None,
+        *,
+        lease_ttl: float = 10.0,
+        safety_margin: float | None = None,
+    ) -> None:
+        node = node_id or default_node_id()
+        if not node or any(ch in node for ch in "{} \n"):
+            raise ValueError(f"node id {node!r} must be non-empty without braces, spaces or newlines")
+        if lease_ttl <= 0:
+            raise ValueError("lease_ttl must be > 0")
+        self.store = store
+        self.node_id = node
+        self.lease_ttl = lease_ttl
+        self.renew_interval: float | None = lease_ttl / 3
+        # The owner stops this long before the lease can expire in Redis (1 s for the default 10 s TTL).
+        self.safety_margin = safety_margin if safety_margin is not None else min(1.0, lease_ttl / 10)
+        self.states: dict[str, LeaseState] = {}  # session id -> the lease this node holds
+
+    def __repr__(self) -> str:
+        return f"RedisPlacement(node_id={self.node_id!r}, lease_ttl={self.lease_ttl})"
+
+    @property
+    def _ttl_ms(self) -> str:
+        return str(max(1, int(self.lease_ttl * 1000)))
+
+    def _value(self, lease: Lease) -> str:
+        return f"{lease.node_id}:{lease.fence}"
+
+    def must_stop_at(self, session_id: str) -> float | None:
+        state = self.states.get(session_id)
+        return None if state is None else state.must_stop_at
+
+    async def acquire(self, session_id: str) -> Lease | None:
+        """The lease with a new fence, or None while another holder (any node, this one included) has it."""
+        keys = SessionKeys(session_id)
+        client = self.store.client
+        sent = trio.current_time()
+        reply: Any = await self.store.call(
+            "acquire the lease",
+            lambda: client.fcall("ss_acquire", [keys.lease, keys.fence], [self.node_id, self._ttl_ms]),
+            session_id,
+        )
+        if int(reply[0]) != 1:
+            return None
+        lease = Lease(session_id, self.node_id, int(reply[1]))
+        self.states[session_id] = LeaseState(lease, sent + self.lease_ttl - self.safety_margin)
+        return lease
+
+    async def holder(self, session_id: str) -> tuple[str, int, float] | None:
+        """(node, fence, seconds left) of the current lease, or None."""
+        keys = SessionKeys(session_id)
+        client = self.store.client
+        value: Any = await self.store.call("read the lease", lambda: client.get(keys.lease), session_id)
+        if value is None:
+            return None
+        node, _, fence = value.decode().rpartition(":")
+        left: Any = await self.store.call("read the lease", lambda: client.pttl(keys.lease), session_id)
+        return node, int(fence), max(0.0, int(left) / 1000)
+
+    async def renew(self, lease: Lease) -> bool:
+        """Extend the lease by the TTL if it is still ours; False: lost (stop emitting at once)."""
+        keys = SessionKeys(lease.session_id)
+        client = self.store.client
+        sent = trio.current_time()
+        reply: Any = await self.store.call(
+            "renew the lease",
+            lambda: client.fcall("ss_renew", [keys.lease], [self._value(lease), self._ttl_ms]),
+            lease.session_id,
+        )
+        if int(reply) != 1:
+            self.states.pop(lease.session_id, None)
+            return False
+        state = self.states.get(lease.session_id)
+        if state is not None and state.lease == lease:
+            state.must_stop_at = sent + self.lease_ttl - self.safety_margin
+        else:
+            self.states[lease.session_id] = LeaseState(lease, sent + self.lease_ttl - self.safety_margin)
+        return True
+
+    async def release(self, lease: Lease) -> None:
+        """Delete the lease if it is still ours (so another node can take over at once)."""
+        keys = SessionKeys(lease.session_id)
+        client = self.store.client
+        state = self.states.get(lease.session_id)
+        if state is not None and state.lease == lease:
+            del self.states[lease.session_id]
+        await self.store.call(
+            "release the lease",
+            lambda: client.fcall("ss_release", [keys.lease], [self._value(lease)]),
+            lease.session_id,
+        )
+
+    async def owner_of(self, session_id: str) -> str | None:
+        found = await self.holder(session_id)
+        return None if found is None else found[0]

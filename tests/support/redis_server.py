@@ -1,0 +1,180 @@
+"""A real ``redis-server`` for tests: its own free port on 127.0.0.1, its own temporary data directory.
+
+Owns: starting Debian's ``redis-server`` with durable settings (``appendonly yes``, ``appendfsync always``,
+``maxmemory-policy noeviction``, no RDB snapshots), waiting until it answers PING, SIGKILL / SIGSTOP /
+SIGCONT / restart on the same port and directory (for fault tests: the AOF is replayed on restart), and
+``require_redis_server()`` (skip with the install command, or fail when ``CI=true``). Never uses the
+default port 6379. Must not know about: coredis, the store, or what the tests assert.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+__all__ = ["RedisServer", "require_redis_server"]
+
+INSTALL_HINT = "apt-get install -y redis-server (scripts/test does it when run as root)"
+
+
+def require_redis_server() -> str:
+    """The path of ``redis-server``; skips the test when it is missing (fails instead under ``CI=true``)."""
+    path = shutil.which("redis-server")
+    if path is None:
+        message = f"redis-server is not installed: {INSTALL_HINT}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    if port == 6379:  # never the default port, whatever the kernel hands out
+        return _free_port()
+    return port
+
+
+def _ping(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """``with RedisServer() as redis: redis.url`` -> ``redis://127.0.0.1:<port>/0``."""
+
+    def __init__(self, *, password: str | None = None, directory: Path | None = None) -> None:
+        self.binary = require_redis_server()
+        self.password = password
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if directory is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="redis-test-")
+            directory = Path(self._tempdir.name)
+        self.directory = directory
+        self.port = _free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self.running:
+            raise RuntimeError("redis-server already running")
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.directory),
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--maxmemory-policy", "noeviction",
+            "--save", "",
+            "--daemonize", "no",
+            "--logfile", str(self.directory / "redis.log"),
+        ]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self._proc.returncode}: {self._log_tail()}")
+            if self._answers():
+                return
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"redis-server did not answer on port {self.port}: {self._log_tail()}")
+
+    def _answers(self) -> bool:
+        if self.password is None:
+            return _ping(self.port)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
+                reply = b""
+                while reply.count(b"\r\n") < 2:
+                    chunk = sock.recv(256)
+                    if not chunk:
+                        return False
+                    reply += chunk
+                return b"+PONG" in reply
+        except OSError:
+            return False
+
+    def command(self, *words: str) -> bytes:
+        """Send one command (inline protocol) and return the raw first reply line, e.g. ``FLUSHALL``."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            prefix = f"AUTH {self.password}\r\n".encode() if self.password else b""
+            sock.sendall(prefix + " ".join(words).encode() + b"\r\n")
+            reply = b""
+            while reply.count(b"\r\n") < (2 if self.password else 1):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            return reply.split(b"\r\n")[-2]
+
+    def _log_tail(self) -> str:
+        try:
+            return (self.directory / "redis.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL: nothing is flushed beyond what ``appendfsync always`` already wrote."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """SIGKILL, then start again on the same port and directory (the AOF is loaded)."""
+        self.kill()
+        self.start()
+
+    def pause(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        self.kill()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
