@@ -37,6 +37,7 @@ import structlog
 import trio
 from socketio import exceptions as sio_exceptions
 
+from actors.timers import TimerQueue
 from server.engineio import OutgoingMessage
 from server.socketio import codec
 from server.socketio._sockets import (
@@ -60,7 +61,6 @@ from server.socketio.protocol import (
     SocketIOProtocol,
 )
 from server.socketio.rooms import RoomIndex
-from server.socketio.timers import TimerQueue
 
 log = structlog.get_logger("server.socketio.server")
 

@@ -15,11 +15,11 @@ from typing import Any, Protocol
 
 import trio
 
+from actors.timers import Timer
 from server.engineio import OutgoingMessage
 from server.http.types import Request
 from server.socketio.codec import EngineMessage
 from server.socketio.protocol import SocketIOProtocol
-from server.socketio.timers import Timer
 
 
 class EngineSocketLike(Protocol):
