@@ -28,6 +28,7 @@ from server.gateway.gateway import Gateway, GatewayConfig
 from server.http import HttpConfig, HttpServer, Request, Response, Router
 from server.metrics import LiveSource, Metrics
 from server.socketio import Server
+from server.web import mount_web
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +84,11 @@ class SupervisorApp:
             metrics=self.metrics, started_at=self.started_at,
         )
         self.admin.mount(self.router)
+        self.web = mount_web(
+            self.router, sio=self.sio, admin=self.admin.handle, token=self.admin_token,
+            connections=lambda: self.gateway.connection_count, counters=lambda: self.supervisor.counters,
+            state_counts=self.supervisor.state_counts,
+        )
         self._cancel: trio.CancelScope | None = None
         self._shutting_down = False
 
@@ -108,6 +114,7 @@ class SupervisorApp:
                 self._cancel = scope
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self.supervisor.run)
+                    await nursery.start(self.web.dashboard.run)
                     self.http = await self._start_http(nursery)
                     assert self.http.address is not None
                     task_status.started(self.http.address)
