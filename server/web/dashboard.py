@@ -134,7 +134,9 @@ class Dashboard:
     async def _sio_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
         headers = {"origin": environ.get("HTTP_ORIGIN", ""), "host": environ.get("HTTP_HOST", ""),
                    "x-forwarded-proto": environ.get("HTTP_X_FORWARDED_PROTO", "")}
-        if self.logins.from_cookie_header(environ.get("HTTP_COOKIE")) is None or not same_origin(headers):
+        # Same-origin polling GETs carry no Origin (browsers send it cross-origin and on websockets).
+        cross_site = bool(headers["origin"]) and not same_origin(headers)
+        if self.logins.from_cookie_header(environ.get("HTTP_COOKIE")) is None or cross_site:
             raise ConnectionRefusedError("unauthorized")
         assert self._sio is not None
         self._viewers.add(sid)

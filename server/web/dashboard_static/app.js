@@ -12,7 +12,7 @@
   let pollTimer = null;
   const series = [];
   const list = { cursors: [null], index: 0, next: null, state: "" };
-  const detail = { id: null, after: -1, loading: false };
+  const detail = { id: null, after: -1, loading: false, shown: null };
 
   async function api(path, options) {
     const opts = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
@@ -157,6 +157,20 @@
   }
 
   // ---- the list ------------------------------------------------------------------------------------------
+  function newRow(id) {
+    const tr = document.createElement("tr");
+    tr.dataset.session = id;
+    const a = document.createElement("a");
+    a.href = "#/session/" + encodeURIComponent(id);
+    const code = document.createElement("code");
+    text(code, id);
+    a.appendChild(code);
+    cell(tr, a);
+    cell(tr, stateBadge(""));
+    cell(tr, "", "connections");
+    for (let i = 0; i < 5; i++) cell(tr, "");
+    return tr;
+  }
   async function loadList() {
     const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
     const after = list.cursors[list.index];
@@ -164,29 +178,30 @@
     if (list.state) params.set("state", list.state);
     const page = await api("sessions?" + params.toString());
     list.next = page.next_after;
-    const tbody = $("sessions").tBodies[0];
-    tbody.replaceChildren();
-    for (const s of page.sessions) {
-      const tr = document.createElement("tr");
-      tr.dataset.session = s.session_id;
-      const a = document.createElement("a");
-      a.href = "#/session/" + encodeURIComponent(s.session_id);
-      const code = document.createElement("code");
-      text(code, s.session_id);
-      a.appendChild(code);
-      cell(tr, a);
-      cell(tr, stateBadge(s.state));
-      cell(tr, s.connections, "connections");
-      cell(tr, s.mailbox_depth);
-      cell(tr, ago(s.last_activity));
-      cell(tr, s.event_count);
-      cell(tr, s.owner || "");
-      tbody.appendChild(tr);
-    }
-    $("list-empty").hidden = page.sessions.length > 0;
     $("prev").disabled = list.index === 0;
     $("next").disabled = !list.next;
     text($("page-label"), "page " + (list.index + 1));
+    // Rows are kept and their cells updated in place: a tick never detaches what the operator points at.
+    const tbody = $("sessions").tBodies[0];
+    const existing = new Map();
+    for (const tr of Array.from(tbody.rows)) existing.set(tr.dataset.session, tr);
+    page.sessions.forEach((s, i) => {
+      let tr = existing.get(s.session_id);
+      existing.delete(s.session_id);
+      if (!tr) tr = newRow(s.session_id);
+      const values = [s.state, s.connections, s.mailbox_depth, ago(s.last_activity), s.event_count,
+        s.owner || "", s.node || s.owner_node || ""];
+      values.forEach((v, j) => {
+        const td = tr.cells[j + 1];
+        if (j === 0) {
+          const badge = td.firstChild;
+          if (badge.dataset.state !== v) { badge.dataset.state = v; badge.className = "state " + v; text(badge, v); }
+        } else if (td.textContent !== String(v)) text(td, v);
+      });
+      if (tbody.rows[i] !== tr) tbody.insertBefore(tr, tbody.rows[i] || null);
+    });
+    for (const tr of existing.values()) tr.remove();
+    $("list-empty").hidden = page.sessions.length > 0;
   }
   $("state-filter").addEventListener("change", (ev) => {
     list.state = ev.target.value; list.cursors = [null]; list.index = 0; loadList();
@@ -200,7 +215,7 @@
 
   // ---- one session ---------------------------------------------------------------------------------------
   async function openSession(id) {
-    detail.id = id; detail.after = -1;
+    detail.id = id; detail.after = -1; detail.shown = null;
     text($("s-id"), id);
     text($("action-result"), "");
     $("s-events").tBodies[0].replaceChildren();
@@ -213,11 +228,17 @@
       text($("action-result"), e.message); return;
     }
     if (id !== detail.id) return;
+    const key = JSON.stringify(s);
+    if (key !== detail.shown) { detail.shown = key; renderDetail(s); }
+    if (detail.after === -1 || $("tail").checked) await loadEvents();
+  }
+  function renderDetail(s) {
     const dl = $("s-facts");
     dl.replaceChildren();
     const facts = [["State", stateBadge(s.state)], ["Connections", s.connections],
       ["Mailbox depth", s.mailbox_depth], ["Last activity", ago(s.last_activity)],
-      ["Events", s.event_count], ["Restarts", s.restarts], ["Owner node", s.owner || "-"]];
+      ["Events", s.event_count], ["Restarts", s.restarts], ["User", s.owner || "-"],
+      ["Owner node", s.node || s.owner_node || "this node"]];
     for (const [k, v] of facts) {
       const dt = document.createElement("dt"); text(dt, k);
       const dd = document.createElement("dd");
@@ -232,7 +253,6 @@
       cell(tr, c.sid); cell(tr, c.user_id); cell(tr, c.transport); cell(tr, c.remote_address); cell(tr, ago(c.since));
       tbody.appendChild(tr);
     }
-    if (detail.after === -1 || $("tail").checked) await loadEvents();
   }
   async function loadEvents() {
     if (detail.loading) return;
@@ -244,7 +264,7 @@
       for (const ev of page.events) {
         const tr = document.createElement("tr");
         cell(tr, ev.id);
-        cell(tr, ev.type || ev.kind || ev.event || "");
+        cell(tr, [ev.source, ev.action || ev.type || ev.kind].filter(Boolean).join(" "));
         cell(tr, JSON.stringify(ev), "payload");
         tbody.appendChild(tr);
       }
