@@ -21,6 +21,7 @@ from actors.stores.base import Store
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
 from server.admin.api import AdminApi
+from server.adminui import AdminNamespace, AdminUiConfig
 from server.config import ServeConfig
 from server.engineio import EngineConfig
 from server.gateway.auth import Authenticator, build_authenticator
@@ -46,6 +47,7 @@ class SupervisorApp:
         agent_factory: AgentFactory | None = _UNSET,
         authenticator: Authenticator | None = None,
         supervisor_config: SupervisorConfig | None = None,
+        admin_ui: AdminUiConfig | None = None,
     ) -> None:
         self.config = config
         self.store: Store = store if store is not None else open_store(config.resolved_store_url)
@@ -89,6 +91,13 @@ class SupervisorApp:
             connections=lambda: self.gateway.connection_count, counters=lambda: self.supervisor.counters,
             state_counts=self.supervisor.state_counts,
         )
+        self.admin_ui: AdminNamespace | None = None
+        if admin_ui is not None and admin_ui.enabled:
+            self.admin_ui = AdminNamespace(admin_ui, token=self.admin_token, data_for=self._socket_data)
+            self.admin_ui.attach(self.sio)
+            add_instrumentation = getattr(self.sio, "add_instrumentation", None)  # the hooks' seam
+            if add_instrumentation is not None:
+                add_instrumentation(self.admin_ui.observer)
         self._cancel: trio.CancelScope | None = None
         self._shutting_down = False
 
@@ -115,6 +124,8 @@ class SupervisorApp:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self.supervisor.run)
                     await nursery.start(self.web.dashboard.run)
+                    if self.admin_ui is not None:
+                        await nursery.start(self.admin_ui.run)
                     self.http = await self._start_http(nursery)
                     assert self.http.address is not None
                     task_status.started(self.http.address)
@@ -149,6 +160,14 @@ class SupervisorApp:
         log.info("server.stopped", unpersisted_sessions=remaining)
         if self._cancel is not None:
             self._cancel.cancel()
+
+    def _socket_data(self, sid: str, namespace: str) -> dict[str, Any]:
+        """An Admin UI socket's ``data``: its session and the session's actor state."""
+        session_id = self.gateway.session_of(sid)
+        if session_id is None:
+            return {}
+        info = self.supervisor.info(session_id)
+        return {"sessionId": session_id, "state": info.state if info is not None else "passivated"}
 
     async def _healthz(self, request: Request) -> Response:
         return Response.json(200, {"status": "ok", "live_sessions": self.supervisor.live_count})
