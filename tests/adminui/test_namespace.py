@@ -41,7 +41,7 @@ async def app() -> AsyncIterator[SupervisorApp]:
 class Admin:
     """A python-socketio client on /admin that records every event with its arguments."""
 
-    def __init__(self, url: str, auth: dict[str, Any]) -> None:
+    def __init__(self, url: str, auth: dict[str, Any] | None) -> None:
         self.url, self.auth = url, auth
         self.events: list[tuple[str, tuple[Any, ...]]] = []
         self.cond = threading.Condition()
@@ -65,7 +65,7 @@ class Admin:
             return next(a for e, a in self.events if e == event)
 
 
-def _login_refused(url: str, auth: dict[str, Any]) -> str:
+def _login_refused(url: str, auth: dict[str, Any] | None) -> str:
     admin = Admin(url, auth)
     with pytest.raises(socketio.exceptions.ConnectionError):
         admin.connect()
@@ -77,7 +77,7 @@ def _login_refused(url: str, auth: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("auth", [
     {"username": "admin", "password": "wrong"}, {"username": "root", "password": TOKEN}, {},
-    {"sessionId": "0123456789abcdef"},
+    {"sessionId": "0123456789abcdef"}, None, {"username": "admin"},
 ])
 async def test_wrong_credentials_get_exactly_invalid_credentials(app: SupervisorApp, auth: Any) -> None:
     message = await trio.to_thread.run_sync(_login_refused, app.url, auth)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,42 @@ async def test_the_live_namespace_needs_the_login_cookie_and_this_origin(app: Su
     assert not cross.startswith("40/dashboard,")
     accepted = await _namespace_connect(app, [("Origin", origin(app)), ("Cookie", cookie)])
     assert accepted.startswith("40/dashboard,{")
+
+
+async def test_paging_through_100000_sessions_is_server_side(app: SupervisorApp) -> None:
+    for i in range(100_000):
+        await app.store.create(f"s{i:06d}", "someone")
+    cookie, _ = await logged_in(app)
+
+    async def page(**query: str | int) -> dict[str, Any]:
+        response = await request("GET", app.url, "/dashboard/api/sessions", query=query,
+                                 headers=[("Cookie", cookie)])
+        assert response.status == 200
+        body: dict[str, Any] = response.json()
+        return body
+
+    first = await page(limit=50)
+    assert [s["session_id"] for s in first["sessions"]] == [f"s{i:06d}" for i in range(50)]
+    assert first["next_after"] == "s000049"
+    second = await page(limit=50, after=first["next_after"])
+    assert second["sessions"][0]["session_id"] == "s000050"
+    middle = await page(limit=50, after="s054999")
+    assert middle["sessions"][0]["session_id"] == "s055000"
+    last = await page(limit=50, after="s099949")
+    assert [s["session_id"] for s in last["sessions"]][-1] == "s099999"
+    # A full last page still carries a cursor (the admin API's listing); the page after it is empty.
+    if last["next_after"] is not None:
+        assert (await page(limit=50, after=last["next_after"])) == {"sessions": [], "next_after": None}
+    assert {s["state"] for s in last["sessions"]} == {"passivated"}
+    filtered = await page(limit=50, state="passivated", after="s099989")
+    assert len(filtered["sessions"]) == 10
+
+
+async def test_kill_through_the_dashboard(app: SupervisorApp) -> None:
+    cookie, csrf = await logged_in(app)
+    async with open_client(app.url, query={"conversation_id": "k1"}, reconnect=False) as client:
+        await client.call("oh_user_action", {"action": "message", "args": {"content": "hi"}})
+        killed = await request("POST", app.url, "/dashboard/api/sessions/k1/kill",
+                               headers=[("Cookie", cookie), ("Origin", origin(app)), ("X-CSRF-Token", csrf)])
+        assert killed.status == 200
+        assert killed.json()["was_live"] is True
