@@ -10,6 +10,7 @@
   let csrf = null;
   let socket = null;
   let pollTimer = null;
+  let ticks = 0;
   const series = [];
   const list = { cursors: [null], index: 0, next: null, state: "" };
   const detail = { id: null, after: -1, loading: false, shown: null };
@@ -118,7 +119,8 @@
       text($("c-eps"), tick.events_per_second.toFixed(1));
       drawChart();
     }
-    refreshStatus();
+    ticks += 1;
+    if (ticks % 5 === 0) refreshStatus();  // the status counts stored sessions: every 5 s is enough
     if (detail.id) refreshDetail(); else loadList();
   }
 
