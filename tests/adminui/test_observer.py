@@ -159,3 +159,19 @@ def test_forwarding_is_bounded_per_second_and_per_broadcast(sent: list[Any]) -> 
     sent.clear()
     obs.event_sent(None, "/", "all", "x")  # 10 recipients, 3 reported
     assert len(sent) == 3
+
+
+async def test_stats_loop_drains_the_buffer_when_no_admin_watches(autojump_clock: Any) -> None:
+    import trio
+
+    from server.adminui import AdminNamespace, AdminUiConfig
+
+    ns = AdminNamespace(AdminUiConfig(enabled=True), token="t", clock=trio.current_time)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ns.run)
+        ns.observer.engine_connected("e1", "websocket")
+        await trio.sleep(2.5)
+        assert ns.observer.drain_aggregated() == []  # drained by the loop: bounded with nobody watching
+        stats = ns.server_stats()
+        assert stats["clientsCount"] == 1 and stats["pollingClientsCount"] == 0
+        nursery.cancel_scope.cancel()
