@@ -19,6 +19,7 @@ from actors.agent import AgentFactory, load_agent_factory
 from actors.stores.base import Store
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
+from server.adminui import AdminNamespace, AdminUiConfig
 from server.config import Config
 from server.config_toml import as_dict
 from server.gateway.auth import Authenticator, build_authenticator
@@ -27,6 +28,7 @@ from server.http import HttpServer, Request, Response, Router
 from server.metrics import LiveSource, Metrics
 from server.operator_api.api import OperatorApi
 from server.socketio import Server
+from server.web import mount_web
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +49,7 @@ class SupervisorApp:
         store: Store | None = None,
         agent_factory: AgentFactory | None = _UNSET,
         authenticator: Authenticator | None = None,
+        admin_ui: AdminUiConfig | None = None,
     ) -> None:
         self.config = config = config if config is not None else Config()
         self.store: Store = store if store is not None else open_store(config.store.resolved_url)
@@ -79,6 +82,16 @@ class SupervisorApp:
             metrics=self.metrics, started_at=self.started_at, config_view=as_dict(config, mask=True),
         )
         self.admin.mount(self.router)
+        self.web = mount_web(
+            self.router, sio=self.sio, admin=self.admin.handle, token=self.admin_token,
+            connections=lambda: self.gateway.connection_count, counters=lambda: self.supervisor.counters,
+            state_counts=self.supervisor.state_counts,
+        )
+        self.admin_ui: AdminNamespace | None = None
+        if admin_ui is not None and admin_ui.enabled:
+            self.admin_ui = AdminNamespace(admin_ui, token=self.admin_token, data_for=self._socket_data)
+            self.admin_ui.attach(self.sio)
+            self.sio.add_instrumentation(self.admin_ui.observer)
         self._cancel: trio.CancelScope | None = None
         self._shutting_down = False
 
@@ -97,6 +110,9 @@ class SupervisorApp:
                 self._cancel = scope
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self.supervisor.run)
+                    await nursery.start(self.web.dashboard.run)
+                    if self.admin_ui is not None:
+                        await nursery.start(self.admin_ui.run)
                     self.http = await self._start_http(nursery)
                     assert self.http.address is not None
                     task_status.started(self.http.address)
@@ -132,6 +148,14 @@ class SupervisorApp:
         log.info("server.stopped", unpersisted_sessions=remaining)
         if self._cancel is not None:
             self._cancel.cancel()
+
+    def _socket_data(self, sid: str, namespace: str) -> dict[str, Any]:
+        """An Admin UI socket's ``data``: its session and the session's actor state."""
+        session_id = self.gateway.session_of(sid)
+        if session_id is None:
+            return {}
+        info = self.supervisor.info(session_id)
+        return {"sessionId": session_id, "state": info.state if info is not None else "passivated"}
 
     async def _healthz(self, request: Request) -> Response:
         return Response.json(200, {"status": "ok", "live_sessions": self.supervisor.live_count})
