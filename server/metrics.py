@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -26,7 +25,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from actors.lifecycle import ActorState
 from actors.supervisor import SessionInfo
-from server.socketio.instrument import Handshake, Instrumentation, Target
+from server.socketio.instrument import EventCounts, Handshake, Instrumentation
 
 log = structlog.get_logger(__name__)
 
@@ -92,13 +91,13 @@ class _Counter:
 
 
 class SocketIOCounters(Instrumentation):
-    """Socket.IO and Engine.IO counts from the server's instrumentation hooks: an int increment each."""
+    """Socket.IO and Engine.IO counts from the server's instrumentation hooks (an int increment each), and
+    its event counts read at scrape time from the server's own counters (no per-event hook)."""
 
     def __init__(self) -> None:
         self.connects = 0
         self.disconnects: dict[str, int] = {}  # by reason (a small fixed set of strings)
-        self.events_received = 0
-        self.events_sent = 0
+        self._events: EventCounts | None = None
         self.engine_opened: dict[str, int] = {}  # by transport
         self.engine_closed: dict[str, int] = {}  # by reason
         self.upgrades = 0
@@ -109,11 +108,16 @@ class SocketIOCounters(Instrumentation):
     def socket_disconnected(self, sid: str, namespace: str, reason: str) -> None:
         self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
 
-    def event_received(self, sid: str, namespace: str, event: Any, args: list[Any]) -> None:
-        self.events_received += 1
+    def attached(self, counts: EventCounts) -> None:
+        self._events = counts
 
-    def event_sent(self, target: Target, namespace: str, event: Any, args: Any) -> None:
-        self.events_sent += 1
+    @property
+    def events_received(self) -> int:
+        return self._events.events_received if self._events is not None else 0
+
+    @property
+    def events_sent(self) -> int:
+        return self._events.events_sent if self._events is not None else 0
 
     def engine_connected(self, eio_sid: str, transport: str) -> None:
         self.engine_opened[transport] = self.engine_opened.get(transport, 0) + 1

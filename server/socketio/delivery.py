@@ -100,6 +100,10 @@ class Delivery:
         self._sockets: dict[str, NamespaceSocket] = {}  # Socket.IO sid -> namespace socket
         self._nursery: trio.Nursery | None = None
         self._instruments: tuple[Instrumentation, ...] = ()  # empty: the hooks cost one falsy check
+        # The observers that override a per-event hook: the hot path checks this one (usually empty).
+        self._event_observers: tuple[Instrumentation, ...] = ()
+        self.events_received = 0  # ``instrument.EventCounts``: what counting observers read
+        self.events_sent = 0
 
     def _require_nursery(self) -> trio.Nursery:
         if self._nursery is None:
@@ -112,13 +116,28 @@ class Delivery:
         """Register an observer (``server.socketio.instrument``); its hooks run from now on."""
         if instrumentation not in self._instruments:
             self._instruments = (*self._instruments, instrumentation)
+            if _observes_events(instrumentation):
+                self._event_observers = (*self._event_observers, instrumentation)
+            attached = getattr(instrumentation, "attached", None)  # optional: wants the event counters
+            if attached is not None:
+                attached(self)
 
     def remove_instrumentation(self, instrumentation: Instrumentation) -> None:
         self._instruments = tuple(obj for obj in self._instruments if obj is not instrumentation)
+        self._event_observers = tuple(obj for obj in self._event_observers if obj is not instrumentation)
 
     def _notify(self, hook: str, *args: Any) -> None:
         """Call ``hook`` on every observer; callers check ``self._instruments`` first (the zero cost)."""
-        for instrumentation in self._instruments:
+        self._notify_each(self._instruments, hook, args)
+
+    def _notify_event(self, hook: str, *args: Any) -> None:
+        """``event_received``/``event_sent`` to the observers that override them (callers check
+        ``self._event_observers`` first)."""
+        self._notify_each(self._event_observers, hook, args)
+
+    @staticmethod
+    def _notify_each(observers: tuple[Instrumentation, ...], hook: str, args: tuple[Any, ...]) -> None:
+        for instrumentation in observers:
             try:
                 getattr(instrumentation, hook)(*args)
             except Exception:
@@ -188,3 +207,12 @@ class Delivery:
         if not self._deliver(nss, messages):
             proto.forget_ack(nss.namespace, ack_id)
             self._fail_acks([token])
+
+
+def _observes_events(instrumentation: Instrumentation) -> bool:
+    cls = type(instrumentation)
+    for hook in ("event_received", "event_sent"):
+        method = getattr(cls, hook, None)
+        if method is not None and method is not getattr(Instrumentation, hook):
+            return True
+    return False

@@ -269,8 +269,9 @@ class EngineApplication(Delivery):
         nss = conn.sockets.get(event.namespace)
         if nss is None or nss.ended:
             return
-        if self._instruments:
-            self._notify("event_received", nss.sid, nss.namespace, event.event, event.args)
+        self.events_received += 1
+        if self._event_observers:
+            self._notify_event("event_received", nss.sid, nss.namespace, event.event, event.args)
         if not self.async_handlers:
             token = inline_connection.set(conn)
             try:

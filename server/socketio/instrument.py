@@ -5,6 +5,11 @@ only the ones you need), and ``Handshake``, what a ``socket_connected`` hook lea
 Register an observer with ``Server.add_instrumentation(obj)``. With none registered the server pays one
 falsy check per place, nothing else: no call, no allocation.
 
+``event_received`` and ``event_sent`` run on the per-event hot path, so the server calls them only on
+observers whose class overrides them; an observer that just counts events reads the server's own plain
+counters instead (``EventCounts``: an observer with an ``attached(counts)`` method is handed them once,
+when it is registered).
+
 Hooks are called synchronously in the task that did the work (a reader, a handler, an emitter): they must
 not block and should be O(1). An exception in a hook is logged and never reaches the server.
 ``event_sent`` fires once per emit call (``target`` is the sid, room or rooms emitted to, None for the
@@ -31,6 +36,13 @@ class Handshake:
     url: str  # the request target
     auth: Any  # the CONNECT packet's auth payload
     time: float  # wall clock (``time.time()``) of the namespace connect
+
+
+class EventCounts(Protocol):
+    """The server's own event counters: plain ints, incremented whether or not anyone observes."""
+
+    events_received: int  # events from connected sids, before their handlers ran
+    events_sent: int  # emit calls that reached someone, plus ``send_packet_nowait`` calls to a sid
 
 
 class Instrumentation(Protocol):

@@ -133,9 +133,10 @@ class Server(EngineApplication):
         nss = self._lookup(sid, namespace)
         if nss is None:
             return False
-        if self._instruments:
+        self.events_sent += 1
+        if self._event_observers:
             sent = json_text if json_text is not None else data
-            self._notify("event_sent", sid, nss.namespace, event, sent)
+            self._notify_event("event_sent", sid, nss.namespace, event, sent)
         messages: Sequence[Outgoing]
         if cache is None:
             if json_text is not None and codec.is_text_packet_class(self.packet_class):
@@ -176,8 +177,9 @@ class Server(EngineApplication):
         sids = self._rooms.recipients(namespace, target, skip_sid)
         if not sids:
             return
-        if self._instruments:
-            self._notify("event_sent", target, namespace, event, data)
+        self.events_sent += 1
+        if self._event_observers:
+            self._notify_event("event_sent", target, namespace, event, data)
         args = codec.args_from_data(data)
         if callback is not None:
             for sid in sids:
@@ -248,8 +250,9 @@ class Server(EngineApplication):
                 "call() to the connection whose handler is running inline would wait for itself: "
                 "use Server(async_handlers=True) or call from another task"
             )
-        if self._instruments:
-            self._notify("event_sent", target, nss.namespace, event, data)
+        self.events_sent += 1
+        if self._event_observers:
+            self._notify_event("event_sent", target, nss.namespace, event, data)
         waiter = AckWaiter()
         ack_id = conn.proto.register_ack(nss.namespace, waiter)
         try:
