@@ -163,13 +163,21 @@ class AgentTurns:
         return {**found, "started_at": span.started_at}
 
 
-def _send_joining(actor: SessionActor, event: OutboundEvent) -> None:
-    """``event`` to the session's attached connections and to those still waiting in the mailbox to
-    join (the first connection's Join is what loads the session: it must hear the runtime start too)."""
+def _send_joining(actor: SessionActor, event: OutboundEvent, told: set[str] | None = None,
+                  before: tuple[OutboundEvent, ...] = ()) -> None:
+    """``event`` to the session's attached connections and to those still waiting in the mailbox to join
+    (the first connection's Join is what loads the session: it must hear the runtime start too). A waiting
+    connection not in ``told`` gets ``before`` first (it joined after those were sent), so every client
+    sees the statuses in order."""
     actor.host.fanout.broadcast(actor.session_id, event, live_only=False)
     for msg in actor.mailbox.peek_all():
         if isinstance(msg, Join):
-            msg.conn.send(event)
+            conn = msg.conn
+            if told is not None and conn.id not in told:
+                told.add(conn.id)
+                for earlier in before:
+                    conn.send(earlier)
+            conn.send(event)
 
 
 async def run_with_runtime(actor: SessionActor) -> None:
@@ -179,8 +187,10 @@ async def run_with_runtime(actor: SessionActor) -> None:
     agent = actor.agent
     assert span is not None and agent is not None
     host = actor.host
-    _send_joining(actor, state_event(AgentState.LOADING))
-    _send_joining(actor, starting_runtime_status())
+    told: set[str] = set()
+    loading = (state_event(AgentState.LOADING), starting_runtime_status())
+    for event in loading:
+        _send_joining(actor, event, told)
     started = time.perf_counter()
     try:
         async with trio.open_nursery() as incarnation, agent_lifespan(agent, span.snapshot, incarnation):
@@ -188,7 +198,7 @@ async def run_with_runtime(actor: SessionActor) -> None:
                 span.started_at = time.time()
                 host.observe("runtime_start_seconds", time.perf_counter() - started)
                 host.count("runtimes_started")
-                _send_joining(actor, runtime_started_status())
+                _send_joining(actor, runtime_started_status(), told, loading)
                 _send_joining(actor, state_event(AgentState.AWAITING_USER_INPUT))
                 try:
                     while await actor.run():
