@@ -122,8 +122,15 @@ async def test_messages_arriving_during_the_exit_reach_the_next_incarnation(
             assert info is not None and info.state == "passivating"
             result = await act(sup, "s", "two")  # stashed, then handled by the next incarnation
         assert journal.steps[1:] == ["exit begins (saved={'n': 1}, live=True)", "exit done", "enter n=1"]
-        events = await store.events_after("s", result.event_id, 10)
-        assert any(e.payload.get("args", {}).get("content") == "reply 2" for e in events)
+        replies: list[Any] = []
+
+        async def replied() -> bool:
+            replies[:] = await store.events_after("s", result.event_id, 10)
+            return any(e.payload.get("args", {}).get("content") == "reply 2" for e in replies)
+
+        with trio.fail_after(10):
+            while not await replied():  # noqa: ASYNC110
+                await trio.sleep(0.05)
 
 
 async def test_a_crash_exits_the_lifespan_before_the_restart(autojump_clock: trio.testing.MockClock) -> None:
