@@ -16,26 +16,25 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from actors.agent import Agent
+from actors.agent_runtime import AgentTurns
 from actors.errors import ActorError, AgentBusy, InvalidAction
 from actors.events import StoredEvent, canonical_json, utc_timestamp
+from actors.lifespan import AnyAgent
 from actors.messages import Act, ActResult
 
 if TYPE_CHECKING:
     from actors.actor import ActorHost
 
 
-class ActionPath:
+class ActionPath(AgentTurns):
     # The state only the action path and the turns write; initialised by the actor's __init__.
-    __slots__ = ("_backlog", "_seqs", "_turn_done")
+    __slots__ = ("_seqs",)
 
     _seqs: dict[int | str, int] | None  # client_seq -> event id (the idempotency window)
-    _backlog: deque[StoredEvent] | None  # user events waiting for the agent
-    _turn_done: trio.Event | None  # set when the running turns task ends; None: no turn running
 
     if TYPE_CHECKING:
         host: ActorHost
-        agent: Agent | None
+        agent: AnyAgent | None
         _nursery: trio.Nursery | None
 
         def _wake(self) -> None: ...
@@ -44,7 +43,6 @@ class ActionPath:
             self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None
         ) -> list[StoredEvent]: ...
 
-        async def _turns(self) -> None: ...
 
     async def _act(self, acts: list[Act]) -> None:
         self._wake()
@@ -118,7 +116,7 @@ class ActionPath:
             backlog = self._backlog
             if backlog is None:
                 backlog = self._backlog = deque()
-            backlog.extend(events)
+            backlog.extend(self._intercepted(events))
             if self._turn_done is None:
                 self._turn_done = trio.Event()
                 assert self._nursery is not None

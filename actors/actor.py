@@ -14,7 +14,6 @@ nothing of the registry, of other actors or of transports; it talks to its super
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,13 +22,14 @@ import structlog
 import trio
 
 from actors.actions import ActionPath
-from actors.agent import Agent
+from actors.agent_runtime import RuntimeSpan, has_lifespan
 from actors.config import SupervisorConfig
 from actors.connection import Connection
 from actors.events import OutboundEvent, StoredEvent
 from actors.fanout import FanOut
 from actors.leases import LOST_LEASE
 from actors.lifecycle import ActorState, Trigger, next_state
+from actors.lifespan import AnyAgent
 from actors.mailbox import Mailbox
 from actors.messages import Act, ActorInfo, Inspect, Join, Leave, Message, Passivate, Stop
 from actors.placement import Lease
@@ -42,7 +42,6 @@ log = structlog.get_logger(__name__)
 
 STOPPED = "STATUS$STOPPED"
 ERROR = "STATUS$ERROR"
-TURN_TIMEOUT = "AGENT_ERROR$TURN_TIMEOUT"
 SNAPSHOT_VERSION = 1
 
 _NO_CONNS: dict[str, Connection] = {}  # shared by every actor without a connection; never written to
@@ -75,7 +74,6 @@ class SessionActor(ActionPath):
         "agent",
         "conns",
         "create",
-        "dirty",
         "evicting",
         "head",
         "host",
@@ -102,7 +100,7 @@ class SessionActor(ActionPath):
         self.state = ActorState.LOADING
         self.mailbox: Mailbox[Message] = Mailbox(host.config.mailbox_size)
         self.conns: dict[str, Connection] = _NO_CONNS  # joined to this incarnation, by id (made on a Join)
-        self.agent: Agent | None = None
+        self.agent: AnyAgent | None = None
         self.head = -1
         self.snapshot_event_id = -1
         self.dirty = False
@@ -114,6 +112,7 @@ class SessionActor(ActionPath):
         self.restarts = 0
         self.last_activity = 0.0
         self.idle_timer: Timer | None = None
+        self.runtime: RuntimeSpan | None = None  # only for a lifespan agent's incarnation
         self.lease: Lease | None = None  # the placement lease of this incarnation (taken before loading)
         self._nursery: trio.Nursery | None = None
         self._append_lock: trio.StrictFIFOLock | None = None
@@ -177,11 +176,13 @@ class SessionActor(ActionPath):
 
     # ---- loading -----------------------------------------------------------------------------------
 
-    async def restore(self, record: SessionRecord, agent: Agent | None) -> None:
+    async def restore(self, record: SessionRecord, agent: AnyAgent | None) -> None:
         """Adopt the store's record (LOADING -> ACTIVE or IDLE). Raises if the agent fails to start."""
         snap = record.snapshot or {}
-        if agent is not None:
-            await agent.start(snap.get("agent"))
+        if has_lifespan(agent):  # started by ``run_with_runtime``, in the incarnation's one task
+            self.runtime = RuntimeSpan(snap.get("agent"))
+        elif agent is not None:
+            await agent.start(snap.get("agent"))  # type: ignore[union-attr]
         self.agent = agent
         if record.owner is not None or self.owner is None:
             self.owner = record.owner
@@ -208,6 +209,7 @@ class SessionActor(ActionPath):
         self._backlog = None
         self._turn_done = None
         self.agent = None
+        self.runtime = None
         self.fire(Trigger.CRASH)
 
     # ---- the loop ----------------------------------------------------------------------------------
@@ -350,35 +352,6 @@ class SessionActor(ActionPath):
             lock.release()
         return events
 
-    async def _turns(self) -> None:
-        """The agent's child task: one turn per queued user event, each bounded by the watchdog."""
-        agent, backlog, done = self.agent, self._backlog, self._turn_done
-        assert agent is not None and backlog is not None and done is not None
-        watchdog = self.host.config.turn_watchdog
-        try:
-            while backlog:
-                event = backlog.popleft()
-                started = time.perf_counter()
-                with trio.move_on_after(watchdog if watchdog is not None else float("inf")) as scope:
-                    await agent.handle(event, self._emit)
-                self.host.observe("turn_seconds", time.perf_counter() - started)
-                self.dirty = True
-                if scope.cancelled_caught:
-                    log.warning("turn.watchdog", event_id=event.id, seconds=watchdog)
-                    self.host.count("turns_timed_out")
-                    self.host.fanout.broadcast(
-                        self.session_id,
-                        OutboundEvent.status(TURN_TIMEOUT, "the agent took too long and was stopped",
-                                             type_="error")
-                    )
-        finally:
-            if self._turn_done is done:
-                self._turn_done = None
-                if not backlog:
-                    self._backlog = None
-            done.set()
-            self.mailbox_poke()
-
     # ---- ending ------------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
@@ -409,11 +382,10 @@ class SessionActor(ActionPath):
             self.host.count("passivations_aborted")
             self.fire(Trigger.ABORT)
             return False
-        # No await from the emptiness check to the registry removal: nothing can slip in between.
-        self.mailbox.close()
-        self.fire(Trigger.PERSISTED)
+        # No await from the emptiness check to the registry removal (or, with a runtime, to the ending being
+        # decided; what arrives during its exit goes to the next incarnation): nothing can slip in between.
         self.host.count("passivations", reason=msg.reason)
-        self.host.finalize(self, [], normal_exit=False)
+        self._end([], Trigger.PERSISTED, normal_exit=False)
         return True
 
     async def _passivate_hard(self, msg: Passivate, rest: list[Message]) -> None:
@@ -430,17 +402,13 @@ class SessionActor(ActionPath):
             await self._turn_done.wait()
         await self._save_snapshot()
         await self._checkpoint("passivate:saved")
-        leftovers = rest + self.mailbox.close()
-        self.fire(Trigger.PERSISTED)
         self.host.count("passivations", reason=msg.reason)
-        self.host.finalize(self, leftovers, normal_exit=False)
+        self._end(rest, Trigger.PERSISTED, normal_exit=False)
 
     def _stop(self, msg: Stop, rest: list[Message]) -> None:
         self.close_connections(OutboundEvent.status(STOPPED, f"session stopped: {msg.reason}"), msg.reason)
-        leftovers = rest + self.mailbox.close()
-        self.fire(Trigger.STOPPED)
         self.host.count("stops", reason=msg.reason)
-        self.host.finalize(self, leftovers, normal_exit=not self.killed)
+        self._end(rest, Trigger.STOPPED, normal_exit=not self.killed)
 
 
 

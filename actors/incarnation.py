@@ -23,12 +23,14 @@ import trio
 
 from actors.actor import ERROR, STOPPED, SessionActor
 from actors.agent import AgentFactory
+from actors.agent_runtime import run_with_runtime
 from actors.config import SupervisorConfig
 from actors.errors import ActorError, SessionFailed, SessionNotFound, SupervisorClosed
 from actors.events import OutboundEvent
 from actors.eviction import Eviction
 from actors.leases import Leases
 from actors.lifecycle import ActorState, Trigger
+from actors.lifespan import SessionAgentFactory, create_agent
 from actors.messages import Message, Stop
 from actors.placement import Placement
 from actors.registry import Registry
@@ -45,7 +47,7 @@ class Incarnations:
 
     if TYPE_CHECKING:
         store: Store
-        agent_factory: AgentFactory | None
+        agent_factory: AgentFactory | SessionAgentFactory | None
         config: SupervisorConfig
         hooks: Callable[[str, str], Awaitable[None]] | None
         placement: Placement
@@ -81,6 +83,9 @@ class Incarnations:
         while True:
             try:
                 if actor.state is S.LOADING and not await self._load(actor):
+                    break
+                if actor.runtime is not None:  # a lifespan agent: this task holds it until the end
+                    await run_with_runtime(actor)
                     break
                 parked = await actor.run()
             except BaseException as exc:
@@ -123,7 +128,8 @@ class Incarnations:
                     return False
                 record = await self.store.create(sid, actor.owner)
                 reason = "new"
-            agent = self.agent_factory() if self.agent_factory is not None else None
+            factory = self.agent_factory
+            agent = create_agent(factory, sid) if factory is not None else None
             await actor.restore(record, agent)
         finally:
             self._limiter.release_on_behalf_of(actor)

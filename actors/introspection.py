@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -31,6 +31,7 @@ class SessionInfo:
     restarts: int
     turn_running: bool
     idle_deadline_in: float | None  # seconds until idle passivation (IDLE only; None: never)
+    runtime: dict[str, Any] | None = None  # the agent's live runtime (pid, started_at unix time...), if any
 
 
 def session_info(actor: SessionActor) -> SessionInfo:
@@ -53,4 +54,5 @@ def session_info(actor: SessionActor) -> SessionInfo:
         restarts=actor.restarts,
         turn_running=actor.turn_running,
         idle_deadline_in=None if deadline is None else max(0.0, deadline - now),
+        runtime=actor.runtime_info() if actor.runtime is not None else None,
     )

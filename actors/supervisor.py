@@ -39,6 +39,7 @@ from actors.incarnation import Incarnations
 from actors.introspection import SessionInfo, session_info
 from actors.leases import Leases
 from actors.lifecycle import ActorState, Trigger
+from actors.lifespan import SessionAgentFactory
 from actors.messages import Act, Inspect, Join, Leave, Message, Passivate, Stop
 from actors.placement import LocalPlacement, Placement
 from actors.ref import ActorRef
@@ -67,7 +68,7 @@ class Supervisor(Incarnations):
     def __init__(
         self,
         store: Store,
-        agent_factory: AgentFactory | None,
+        agent_factory: AgentFactory | SessionAgentFactory | None,
         config: SupervisorConfig | None = None,
         *,
         on_event: EventHook | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 import trio
 
-from actors.agent import AgentFactory, load_agent_factory
+from actors.agent import AgentFactory
 from actors.stores.base import Store
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
@@ -27,6 +27,7 @@ from server.gateway.gateway import Gateway
 from server.http import HttpServer, Request, Response, Router
 from server.metrics import LiveSource, Metrics
 from server.operator_api.api import OperatorApi
+from server.runtimes import build_agent_factory, with_runtime_defaults, workspace_deleter
 from server.socketio import Server
 from server.web import mount_web
 
@@ -51,9 +52,9 @@ class SupervisorApp:
         authenticator: Authenticator | None = None,
         admin_ui: AdminUiConfig | None = None,
     ) -> None:
-        self.config = config = config if config is not None else Config()
+        self.config = config = with_runtime_defaults(config if config is not None else Config())
         self.store: Store = store if store is not None else open_store(config.store.resolved_url)
-        factory = load_agent_factory(config.runtime.agent) if agent_factory is _UNSET else agent_factory
+        factory = build_agent_factory(config) if agent_factory is _UNSET else agent_factory
         self.metrics = Metrics()
         self.supervisor = Supervisor(
             self.store, factory, config.supervisor,
@@ -80,6 +81,7 @@ class SupervisorApp:
         self.admin = OperatorApi(
             token=self.admin_token, supervisor=self.supervisor, gateway=self.gateway, sio=self.sio,
             metrics=self.metrics, started_at=self.started_at, config_view=as_dict(config, mask=True),
+            delete_workspace=workspace_deleter(config),
         )
         self.admin.mount(self.router)
         self.web = mount_web(

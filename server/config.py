@@ -22,7 +22,7 @@ Defaults (what ``Config()`` is; ``docs/operations.md`` shows them as a TOML file
     [supervisor]  close_delay 120, close_delay_jitter 2, max_live_sessions 10000, shutdown_budget 20 ...
     [store]       url none (SQLite file supervisor.db in data_dir), data_dir "data"
     [cluster]     node_id "<hostname>-<pid>", lease_ttl 10
-    [runtime]     agent "echo"
+    [runtime]     agent "echo", workspaces_dir none (data_dir/workspaces), default_timeout 120 ...
     [admin]       token none (generated into data_dir/admin-token by ``serve``)
     [logging]     format "auto", level "info"
 """
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from actors.config import SupervisorConfig
+from actors.runtimes.config import RuntimeConfig
 from actors.stores.url import open_store
 from server.engineio.config import EngineConfig
 from server.gateway.config import GatewayConfig
@@ -60,7 +61,6 @@ DEFAULT_PORT = 3000
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_MAX_LIVE_SESSIONS = 10_000
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-AGENT_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 LogFormat = Literal["auto", "json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -141,17 +141,6 @@ class ClusterConfig:
             raise ValueError("node_id must be 1-128 letters, digits or ._:-, starting with a letter or digit")
         if not (self.lease_ttl > 0 and math.isfinite(self.lease_ttl)):
             raise ValueError("lease_ttl must be > 0 seconds")
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeConfig:
-    agent: str = "echo"
-    """The agent of each session: ``echo`` (answers every message), ``none`` (persist and fan out only)
-    or an import path ``module:Class``."""
-
-    def __post_init__(self) -> None:
-        if self.agent not in ("echo", "none") and not AGENT_SPEC.match(self.agent):
-            raise ValueError("agent must be 'echo', 'none' or an import path 'module:Class'")
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,9 +55,12 @@ COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "refused": ("refused", "Sessions refused, by reason.", ("reason",)),
     "mailbox_full": ("mailbox_full", "Messages refused because a session's mailbox was full.", ()),
     "turns_timed_out": ("turns_timed_out", "Agent turns stopped by the watchdog.", ()),
+    "runtimes_started": ("runtimes_started", "Agent runtimes (shell, exec agent processes) started.", ()),
+    "runtimes_stopped": ("runtimes_stopped", "Agent runtimes ended (any reason).", ()),
 }
 
 REHYDRATE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RUNTIME_START_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 TURN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 UNLABELLED = "unknown"  # label value when the hook gave none (Prometheus treats "" as "no label")
@@ -210,9 +213,16 @@ class Metrics:
             buckets=TURN_BUCKETS,
             registry=self.registry,
         )
+        self.runtime_start_seconds = Histogram(
+            f"{PREFIX}_runtime_start_seconds",
+            "Time to start a session's agent runtime (its lifespan entered: shell or agent process ready).",
+            buckets=RUNTIME_START_BUCKETS,
+            registry=self.registry,
+        )
         self._histograms: dict[str, Histogram] = {
             "rehydrate_seconds": self.rehydrate_seconds,
             "turn_seconds": self.turn_seconds,
+            "runtime_start_seconds": self.runtime_start_seconds,
         }
         self._live = _LiveCollector()
         self.registry.register(self._live)
@@ -232,7 +242,7 @@ class Metrics:
             counter.inc(n, labels)
 
     def observe(self, kind: str, seconds: float, labels: Mapping[str, str] | None = None) -> None:
-        """A duration: ``rehydrate_seconds`` or ``turn_seconds`` (other kinds are ignored)."""
+        """A duration: ``rehydrate_seconds``, ``turn_seconds``, ``runtime_start_seconds`` (others ignored)."""
         histogram = self._histograms.get(kind)
         if histogram is not None:
             histogram.observe(seconds)
@@ -295,11 +305,12 @@ class _LiveCollector:
         yield GaugeMetricFamily(
             f"{PREFIX}_connections", "Socket.IO connections joined to a session.", value=source.connections()
         )
-        depth_total = depth_max = turns = 0
+        depth_total = depth_max = turns = runtimes = 0
         for info in source.sessions():
             depth_total += info.mailbox_depth
             depth_max = max(depth_max, info.mailbox_depth)
             turns += info.turn_running
+            runtimes += info.runtime is not None
         yield GaugeMetricFamily(
             f"{PREFIX}_mailbox_depth", "Messages waiting in all live sessions' mailboxes.", value=depth_total
         )
@@ -307,6 +318,10 @@ class _LiveCollector:
             f"{PREFIX}_mailbox_depth_max", "The deepest live session mailbox.", value=depth_max
         )
         yield GaugeMetricFamily(f"{PREFIX}_turns_running", "Agent turns in flight.", value=turns)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_runtime_processes_alive", "Live sessions whose agent runtime process is running.",
+            value=runtimes,
+        )
         yield GaugeMetricFamily(
             f"{PREFIX}_uptime_seconds", "Seconds since the server started.",
             value=max(0.0, time.time() - source.started_at),

@@ -61,7 +61,7 @@ def runs_user_commands(spec: str) -> bool:
 async def delete_workspace(config: RuntimeConfig, session_id: str) -> bool:
     """Remove the session's workspace directory (``supervisor sessions delete``); False if there was none.
     Call it only when the session is not live (its shell would be writing there)."""
-    path = config.workspaces_dir / workspace_name(session_id)
+    path = config.workspaces / workspace_name(session_id)
     if not await trio.Path(path).is_dir():
         return False
     await trio.to_thread.run_sync(shutil.rmtree, path)

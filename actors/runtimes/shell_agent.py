@@ -21,7 +21,6 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -81,7 +80,7 @@ class ShellAgent:
     def __init__(self, config: RuntimeConfig, session_id: str) -> None:
         self.config = config
         self.session_id = session_id
-        self.workspace = Path(config.workspaces_dir) / workspace_name(session_id)
+        self.workspace = config.workspaces / workspace_name(session_id)
         self._shell: Shell | None = None
         self._nursery: trio.Nursery | None = None
         self._shell_scope: trio.CancelScope | None = None

@@ -49,6 +49,9 @@ class AdminClient:
     async def kill(self, session_id: str) -> dict[str, Any]:
         return await self._call("POST", _session_path(session_id, "kill"))
 
+    async def delete(self, session_id: str) -> dict[str, Any]:
+        return await self._call("DELETE", _session_path(session_id))
+
     async def events(self, session_id: str, *, after: int = -1, limit: int = 100) -> dict[str, Any]:
         return await self._call("GET", _session_path(session_id, "events"), {"after": after, "limit": limit})
 

@@ -66,10 +66,15 @@ async def serve(*, options: ServeOptions = DEFAULT_SERVE_OPTIONS) -> int:
 
     from server.app import SupervisorApp, run_until_signal
     from server.logs import configure_logging
+    from server.runtimes import exposure_error
 
     configure_logging(config.logging.format, config.logging.level)
     log = structlog.get_logger("supervisor.serve")
     host = config.http.host
+    refusal = exposure_error(config)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     if not config.gateway.authenticates:
         if not _is_loopback(host) and not config.gateway.allow_unauthenticated_public:
             print(

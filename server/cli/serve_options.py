@@ -69,8 +69,9 @@ class ServeOptions:
     close_delay_jitter: float | None = None
     """Up to this many seconds added at random to each idle deadline ([supervisor], default 2)."""
     agent: str | None = None
-    """Agent per session ([runtime] agent): 'echo' (default), 'none' (persist and fan out only) or an import
-    path 'module:Class'."""
+    """Agent per session ([runtime] agent): 'echo' (default), 'none' (persist and fan out only), an import
+    path 'module:Class', 'shell' (a bash per session in data-dir/workspaces/ID: runs what clients send) or
+    'exec:COMMAND ARGS' (an agent process per session, docs/agents.md)."""
     api_key: str | None = None
     """Key clients must present (auth.token, or query session_api_key). Env: SUPERVISOR_API_KEY. Several
     keys, each with its user: [gateway.api_keys] in the file."""

@@ -1,6 +1,6 @@
-"""``supervisor sessions ...``: list, show, passivate and kill sessions through the admin API.
+"""``supervisor sessions ...``: list, show, passivate, kill and delete sessions through the admin API.
 
-Owns: the ``sessions`` sub-app and its four commands (``passivate --all`` with a rich progress bar).
+Owns: the ``sessions`` sub-app and its five commands (``passivate --all`` with a rich progress bar).
 Knows only the admin API's JSON (through ``AdminClient``).
 """
 
@@ -20,7 +20,7 @@ from server.cli import render
 from server.cli.admin_client import AdminClient
 from server.cli.options import DEFAULT_OPTIONS, EXIT_ERROR, EXIT_USAGE, ClientOptions, CliError
 
-sessions = cyclopts.App(name="sessions", help="List, inspect, passivate and kill sessions.")
+sessions = cyclopts.App(name="sessions", help="List, inspect, passivate, kill and delete sessions.")
 
 PAGE_LIMIT = 100
 PASSIVATE_CONCURRENCY = 8
@@ -133,6 +133,24 @@ async def kill(session_id: str, /, *, options: ClientOptions = DEFAULT_OPTIONS) 
     """
     body = await AdminClient.from_options(options).kill(session_id)
     _report(options, body, "killed" if body["was_live"] else "was not live (nothing to kill)")
+    return 0
+
+
+@sessions.command
+@render.handle_errors
+async def delete(session_id: str, /, *, options: ClientOptions = DEFAULT_OPTIONS) -> int:
+    """Delete a session for good: its event log, snapshot and runtime workspace (killed first if live).
+
+    Parameters
+    ----------
+    session_id
+        The session to delete.
+    """
+    body = await AdminClient.from_options(options).delete(session_id)
+    parts = [what for what, done in (("log and snapshot", body["deleted_log"]),
+                                     ("workspace", body["deleted_workspace"])) if done]
+    _report(options, body, "deleted " + (" and ".join(parts) or "nothing stored")
+            + (" (was live: killed first)" if body["was_live"] else ""))
     return 0
 
 

@@ -7,7 +7,8 @@ the supervisor, the store and the gateway. Routes:
     GET  /admin/status                              uptime, sessions by state, connections, counters
     GET  /admin/config                              the effective configuration, secrets masked
     GET  /admin/sessions?state=idle,active&after=ID&limit=N   live and passivated sessions, by id
-    GET  /admin/sessions/ID                         one session, with its connections
+    GET  /admin/sessions/ID                         one session, with its connections and runtime
+    DELETE /admin/sessions/ID                       kill it if live, delete its log, snapshot, workspace
     POST /admin/sessions/ID/passivate               persist and end it now
     POST /admin/sessions/ID/kill                    end it without a snapshot (rehydrates from the log)
     GET  /admin/sessions/ID/events?after=N&limit=M  its stored events with id > N
@@ -33,6 +34,7 @@ from server.gateway.gateway import Gateway
 from server.http import Request, Response, Router
 from server.metrics import Metrics
 from server.operator_api import views
+from server.operator_api.deletion import delete_session
 from server.operator_api.listing import list_sessions
 from server.operator_api.token import check_bearer
 from server.socketio import Server
@@ -80,6 +82,7 @@ class OperatorApi:
         metrics: Metrics,
         started_at: float,
         config_view: Mapping[str, Any] | None = None,
+        delete_workspace: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a non-empty token")
@@ -90,9 +93,11 @@ class OperatorApi:
         self._metrics = metrics
         self._started_at = started_at
         self._config_view = dict(config_view or {})  # already masked by the caller (server.config_toml)
+        self._delete_workspace = delete_workspace  # the runtime's workspace of a session, if any
         # (method, action) -> handler; action is None for /admin/sessions/ID itself
         self._session_routes: dict[tuple[str, str | None], Handler] = {
             ("GET", None): self._show,
+            ("DELETE", None): self._delete,
             ("POST", "passivate"): self._passivate,
             ("POST", "kill"): self._kill,
             ("GET", "events"): self._events,
@@ -236,6 +241,15 @@ class OperatorApi:
         if not killed:
             await self._require_stored(session_id)
         return Response.json(200, {"session_id": session_id, "was_live": killed, "state": "passivated"})
+
+    async def _delete(self, request: Request, session_id: str | None) -> Response:
+        """Kill the session if live (its runtime ended first), then delete its log, snapshot and workspace."""
+        assert session_id is not None
+        log.info("admin.delete", session_id=session_id, remote=request.remote[0])
+        body = await delete_session(self._supervisor, session_id, self._delete_workspace)
+        if body is None:
+            raise _no_session(session_id)
+        return Response.json(200, body)
 
     async def _events(self, request: Request, session_id: str | None) -> Response:
         assert session_id is not None

@@ -32,6 +32,7 @@ def live_session(info: SessionInfo, record: SessionRecord | None = None) -> dict
         "restarts": info.restarts,
         "turn_running": info.turn_running,
         "idle_deadline_in": info.idle_deadline_in,
+        "runtime": info.runtime,
     }
     if record is not None:
         view["created_at"] = record.created_at

@@ -22,3 +22,5 @@ def test_bench_actors_quick() -> None:
                 "mailbox_msgs_per_s_1000_actors", "act_msgs_per_s"):
         assert isinstance(result[key], int) and result[key] > 0, key
     assert result["quick"] is True
+    assert result["shell_passivate_rehydrate_cycles_per_s"] > 0
+    assert isinstance(result["rss_bytes_per_live_shell_session"], int)

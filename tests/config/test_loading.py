@@ -129,7 +129,8 @@ def test_environment_value_syntax_and_compatible_names() -> None:
         ),
         (
             '[runtime]\nagent = "not an import path"\n',
-            "[runtime] agent: must be 'echo', 'none' or an import path 'module:Class'",
+            "[runtime] agent: must be 'echo', 'none', 'shell', 'exec:COMMAND ARGS' or an import path "
+            "'module:Class'",
         ),
         (
             '[gateway]\nallow_unauthenticated_public = "yes"\n',

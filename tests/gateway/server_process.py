@@ -51,6 +51,11 @@ class ServerProcess:
         self._proc: subprocess.Popen[str] | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (to look for its descendants in /proc)."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
