@@ -133,8 +133,8 @@ class Server(EngineApplication):
         nss = self._lookup(sid, namespace)
         if nss is None:
             return False
-        if self._instruments:
-            sent = json_text if json_text is not None else data
+        if self._instruments:  # the data as given (a pre-encoded event's JSON text only when it has none)
+            sent = data if data is not None or json_text is None else json_text
             self._notify("event_sent", sid, nss.namespace, event, sent)
         messages: Sequence[Outgoing]
         if cache is None:

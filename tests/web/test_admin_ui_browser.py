@@ -22,8 +22,9 @@ WAIT_MS = 15_000
 @pytest.fixture
 async def ui_app() -> AsyncIterator[SupervisorApp]:
     server = SupervisorApp(Config().override(
-        http={"port": 0}, store={"url": "memory://"}, admin={"token": TOKEN}, supervisor={"close_delay": None}
-    ), admin_ui=AdminUiConfig(enabled=True))
+        http={"port": 0}, store={"url": "memory://"}, supervisor={"close_delay": None},
+        admin={"token": TOKEN, "ui": AdminUiConfig(enabled=True)},
+    ))
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         yield server
