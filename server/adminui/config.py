@@ -27,11 +27,16 @@ class AdminUiConfig:
     """A bcrypt hash (``$2b$...``) of the UI's password, instead of the admin token. Secret."""
     namespace: str = "/admin"
     """The Socket.IO namespace the UI logs in on (its login form's "namespace" field)."""
+    max_events_per_second: int = 1000
+    """Cap on the socket and event notices forwarded per second (all admins together: one emit reaches
+    them all); the excess is dropped and counted. An admin too slow to read them is disconnected."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("development", "production"):
             raise ValueError("mode must be development or production")
         if self.password_hash is not None and not self.password_hash.startswith(("$2a$", "$2b$", "$2y$")):
             raise ValueError("password_hash must be a bcrypt hash ($2b$...)")
+        if self.max_events_per_second < 1:
+            raise ValueError("max_events_per_second must be positive")
         if not self.namespace.startswith("/") or self.namespace == "/":
             raise ValueError("namespace must start with / and not be the main namespace")

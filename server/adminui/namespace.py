@@ -80,7 +80,7 @@ class AdminNamespace:
         self.server_id = f"{socket.gethostname()}#{os.getpid()}"
         self.observer = AdminObserver(
             admin_namespace=config.namespace, development=config.mode == "development", sink=self._send,
-            clock=clock,
+            clock=clock, event_budget=config.max_events_per_second,
         )
 
     # ---- wiring -------------------------------------------------------------------------------------
