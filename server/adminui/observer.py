@@ -9,7 +9,8 @@ in development mode it forwards each hook as the UI's event (ISO timestamps) to 
 aggregated buffer has one slot per (second, type) and is capped; forwarded events have a per-second
 budget (the excess is dropped and counted) and a broadcast reports at most ``max_recipients`` sockets. The
 admin namespace's own events are never forwarded as user events. Every hook is O(1) (a broadcast's
-expansion is capped) and does nothing but count when no admin is watching. Knows nothing of trio,
+expansion is capped); while no admin is watching, the hooks only keep the sockets table (connect,
+disconnect, rooms, transports) and count (a broadcast as one packet). Knows nothing of trio,
 sockets or HTTP: ``sink`` and ``clock`` are plain callables.
 """
 
@@ -198,7 +199,7 @@ class AdminObserver:
     def event_sent(self, target: Any, namespace: str, event: Any, args: Any) -> None:
         if namespace == self.admin_namespace:
             return  # what we tell the admins
-        if not self.watching:  # nobody reads the counts (drained unseen): skip expanding a broadcast
+        if not self.watching:  # counted, but a broadcast is not expanded to its sockets (nobody looks)
             self._count("packetsOut")
             return
         recipients = self._recipients(namespace, target)

@@ -50,7 +50,7 @@ def _browse(app: SupervisorApp, executable: str) -> dict[str, Any]:
 
         context.route("**/*", only_origin)
         client_one = open_js_client(context, base, "ui-one", "hello one")
-        open_js_client(context, base, "ui-two", "hello two")
+        client_two = open_js_client(context, base, "ui-two", "hello two")
 
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
@@ -75,6 +75,14 @@ def _browse(app: SupervisorApp, executable: str) -> dict[str, Any]:
         page.reload()
         expect(page.get_by_role("banner").get_by_text("connected", exact=True).first).to_be_visible()
         expect(page.get_by_label("Password")).to_be_hidden()
+
+        # A real client acts while the admin watches: the Events page shows what it sent and got.
+        client_two.evaluate(
+            'window.sock.emitWithAck("oh_user_action", {action: "message", args: {content: "watched"}})')
+        page.get_by_role("link", name="Events").click()
+        expect(page.get_by_text("oh_user_action").first).to_be_visible()
+        expect(page.get_by_text("oh_event").first).to_be_visible()
+        page.screenshot(path=str(shots / "admin-ui-events.png"))
 
         # The Sockets page lists the real clients.
         page.get_by_role("link", name="Sockets").click()
