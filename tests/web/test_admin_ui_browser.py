@@ -17,6 +17,7 @@ from tests.web.test_assets import needs_modules
 pytestmark = [pytest.mark.slow, needs_modules]
 TOKEN = "admin-ui-browser-token"
 WAIT_MS = 15_000
+NO_MOTION = "*, *::before, *::after { transition: none !important; animation: none !important; }"
 
 
 @pytest.fixture
@@ -33,6 +34,8 @@ async def ui_app() -> AsyncIterator[SupervisorApp]:
 
 def _browse(app: SupervisorApp, executable: str) -> dict[str, Any]:
     from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)  # a loaded machine: the same patience as the page's own waits
 
     base = app.url
     shots = artifacts_dir()
@@ -79,9 +82,12 @@ def _browse(app: SupervisorApp, executable: str) -> dict[str, Any]:
         # A real client acts while the admin watches: the Events page shows what it sent and got.
         client_two.evaluate(
             'window.sock.emitWithAck("oh_user_action", {action: "message", args: {content: "watched"}})')
+        page.add_style_tag(content=NO_MOTION)  # screenshots of settled pages, not of a transition
         page.get_by_role("link", name="Events").click()
         expect(page.get_by_text("oh_user_action").first).to_be_visible()
-        expect(page.get_by_text("oh_event").first).to_be_visible()
+        sent = page.locator("main tbody tr", has_text="oh_event").first
+        sent.locator("button").click()  # unfold it: the event's arguments, as the client got them
+        expect(page.get_by_text("echo: watched").first).to_be_visible()
         page.screenshot(path=str(shots / "admin-ui-events.png"))
 
         # The Sockets page lists the real clients.
