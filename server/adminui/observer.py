@@ -144,8 +144,8 @@ class AdminObserver:
         record = self.sockets.get(sid)
         if record is None or record.data == data:
             return
-        record.data = data
-        self._forward("socket_updated", ({"id": sid, "nsp": record.nsp, "data": data},))
+        if self._forward("socket_updated", ({"id": sid, "nsp": record.nsp, "data": data},)):
+            record.data = data  # else over the budget: not told, so the next refresh tries again
 
     # ---- hooks ----------------------------------------------------------------------------------------
 
@@ -257,18 +257,20 @@ class AdminObserver:
         """Whether notices go out at all (development mode, an admin watching)."""
         return self.development and self.watching and self.sink is not None
 
-    def _forward(self, event: str, args: tuple[Any, ...], now: float | None = None) -> None:
-        """To the admins, within the budget of the second ``now`` (the notice's own timestamp) is in."""
+    def _forward(self, event: str, args: tuple[Any, ...], now: float | None = None) -> bool:
+        """To the admins, within the budget of the second ``now`` (the notice's own timestamp) is in.
+        False only when dropped for the budget (nobody to tell counts as done)."""
         if self.sink is None or not (self.development and self.watching):
-            return
+            return True
         second = math.floor(self._clock() if now is None else now)
         if second != self._window:
             self._window, self._window_used = second, 0
         if self._window_used >= self._budget:
             self.dropped += 1
-            return
+            return False
         self._window_used += 1
         self.sink(event, args)
+        return True
 
 
 def _args_list(args: Any) -> list[Any]:
