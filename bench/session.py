@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import admin_ui
 from bench.driver import DriverError, note, run_driver
 from bench.report import chart, fmt, markdown, ratio_rows
 from bench.servers import ROOT, NotAvailable, ServerSpec, pinning_available, running
@@ -59,6 +60,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "(default: %(default)s)",
     )
     p.add_argument("--close-delay", type=float, default=1.0, help="our server's --close-delay, seconds")
+    p.add_argument(
+        "--admin-ui",
+        action="store_true",
+        help="also run our server with --admin-ui (nobody watching, then one admin watching): its cost",
+    )
     p.add_argument("--connections", type=int, help="connect: connections (default 2000; quick 200)")
     p.add_argument("--conversations", type=int, help="echo: conversations K (default 50; quick 5)")
     p.add_argument("--per-conversation", type=int, help="echo: connections per conversation M (default 4)")
@@ -151,7 +157,10 @@ def run_scenario(spec: ServerSpec, name: str, args: argparse.Namespace, pin: boo
     }
     note(f"bench: {spec.key}: {name}")
     try:
-        with running(spec, args.out / "tmp" / "logs", name, close_delay=args.close_delay, pin=pin) as server:
+        with (
+            running(spec, args.out / "tmp" / "logs", name, close_delay=args.close_delay, pin=pin) as server,
+            admin_ui.watching(spec, server, server.log_path),
+        ):
             record["available"] = True
             try:
                 record["metrics"] = run_driver(
@@ -180,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     jsonl = args.out / "latest.jsonl"
     records: list[dict[str, Any]] = []
     with open(jsonl, "w") as sink:
-        for spec in specs(args.ours_cmd):
-            if wanted is not None and spec.key not in wanted:
+        slots = specs(args.ours_cmd)
+        if args.admin_ui:  # right after ours, selected with it by --only ours
+            slots[1:1] = admin_ui.variant_specs(slots[0])
+        for spec in slots:
+            if wanted is not None and spec.key not in wanted and spec.key.split("-admin-ui")[0] not in wanted:
                 continue
             unavailable: dict[str, Any] | None = None
             for name in args.scenarios:
@@ -213,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_chart:
         chart(records, args.out / "latest.png")
         chart_name = "latest.png"
-    (args.out / "latest.md").write_text(markdown(records, params, chart_name))
+    (args.out / "latest.md").write_text(markdown(records, params, chart_name) + admin_ui.markdown(records))
     print()
     print("ratios ours / peer (higher-is-better metrics: >1 is better; lower-is-better: <1 is better)")
     for h, r in ratio_rows(records):

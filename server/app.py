@@ -19,7 +19,7 @@ from actors.agent import AgentFactory
 from actors.stores.base import Store
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
-from server.adminui import AdminNamespace, AdminUiConfig
+from server.adminui import AdminNamespace
 from server.config import Config
 from server.config_toml import as_dict
 from server.gateway.auth import Authenticator, build_authenticator
@@ -50,7 +50,6 @@ class SupervisorApp:
         store: Store | None = None,
         agent_factory: AgentFactory | None = _UNSET,
         authenticator: Authenticator | None = None,
-        admin_ui: AdminUiConfig | None = None,
     ) -> None:
         self.config = config = with_runtime_defaults(config if config is not None else Config())
         self.store: Store = store if store is not None else open_store(config.store.resolved_url)
@@ -90,8 +89,9 @@ class SupervisorApp:
             state_counts=self.supervisor.state_counts,
         )
         self.admin_ui: AdminNamespace | None = None
-        if admin_ui is not None and admin_ui.enabled:
-            self.admin_ui = AdminNamespace(admin_ui, token=self.admin_token, data_for=self._socket_data)
+        if config.admin.ui.enabled:  # [admin.ui]: ``supervisor serve --admin-ui``
+            ui = config.admin.ui
+            self.admin_ui = AdminNamespace(ui, token=self.admin_token, data_for=self._socket_data)
             self.admin_ui.attach(self.sio)
             self.sio.add_instrumentation(self.admin_ui.observer)
         self._cancel: trio.CancelScope | None = None

@@ -24,6 +24,7 @@ Defaults (what ``Config()`` is; ``docs/operations.md`` shows them as a TOML file
     [cluster]     node_id "<hostname>-<pid>", lease_ttl 10
     [runtime]     agent "echo", workspaces_dir none (data_dir/workspaces), default_timeout 120 ...
     [admin]       token none (generated into data_dir/admin-token by ``serve``)
+    [admin.ui]    enabled false, mode "development", readonly false, password_hash none
     [logging]     format "auto", level "info"
 """
 
@@ -40,6 +41,7 @@ from typing import Any, Literal
 from actors.config import SupervisorConfig
 from actors.runtimes.config import RuntimeConfig
 from actors.stores.url import open_store
+from server.adminui.config import AdminUiConfig
 from server.engineio.config import EngineConfig
 from server.gateway.config import GatewayConfig
 from server.http.config import HttpConfig
@@ -145,11 +147,13 @@ class ClusterConfig:
 
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
-    """The operator HTTP API (``/admin/...``, ``/metrics``); the Admin UI's options will join it."""
+    """The operator HTTP API (``/admin/...``, ``/metrics``) and the Socket.IO Admin UI (``[admin.ui]``)."""
 
     token: str | None = None
     """Bearer token of the operator API. Secret. None: ``serve`` generates one into
     ``data_dir/admin-token`` (mode 0600); in-process servers pick a random one."""
+    ui: AdminUiConfig = field(default_factory=AdminUiConfig)
+    """The official Socket.IO Admin UI's ``/admin`` namespace (``server.adminui.config``), off by default."""
 
     def __post_init__(self) -> None:
         if self.token is not None and (not self.token or self.token != self.token.strip()):
@@ -218,5 +222,7 @@ SECTIONS: dict[str, type] = {
 }
 """Section name (in TOML and in ``SUPERVISOR_<SECTION>_<KEY>``) -> its class; the order of ``Config``."""
 
-SECRETS: frozenset[tuple[str, str]] = frozenset({("admin", "token"), ("gateway", "api_keys")})
+SECRETS: frozenset[tuple[str, str]] = frozenset(
+    {("admin", "token"), ("gateway", "api_keys"), ("admin.ui", "password_hash")}
+)
 """Fields masked by ``supervisor config show`` and ``/admin/config`` (store URLs lose their password)."""

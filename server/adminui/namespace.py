@@ -1,14 +1,14 @@
 """The ``/admin`` Socket.IO namespace the official ``@socket.io/admin-ui`` 0.5.x talks to.
 
-Owns: ``AdminUiConfig``, ``AdminNamespace``: the login (username ``admin``, password = the admin token or
-a bcrypt hash checked in ``trio.to_thread``; a failure is exactly ``invalid credentials``; a ``sessionId``
-from an earlier login is accepted while it lasts), the ``session`` event sent shortly *after* the CONNECT
-ack (the UI listens for it only once connected; Node sends it before, and loses the login on reload),
-``config`` with the supported features, ``all_sockets`` in development mode, ``server_stats`` every 2 s
-to all admins, the ``join``/``leave``/``_disconnect`` commands unless read-only, and refreshing each
-socket's ``data`` (``data_for``: session id, actor state) so the UI gets ``socket_updated``. What the
-sockets are and do comes from ``AdminObserver`` (the instrumentation hooks). Knows nothing of HTTP, the
-gateway or the supervisor: ``data_for`` is a plain callable.
+Owns: ``AdminNamespace`` (its options: ``server.adminui.config``): the login (username ``admin``, password =
+the admin token or a bcrypt hash checked in ``trio.to_thread``; a failure is exactly ``invalid
+credentials``; a ``sessionId`` from an earlier login is accepted while it lasts), the ``session`` event sent
+shortly *after* the CONNECT ack (the UI listens for it only once connected; Node sends it before, and loses
+the login on reload), ``config`` with the supported features, ``all_sockets`` in development mode,
+``server_stats`` every 2 s to all admins, the ``join``/``leave``/``_disconnect`` commands unless read-only,
+and refreshing each socket's ``data`` (``data_for``: session id, actor state) so the UI gets
+``socket_updated``. What the sockets are and do comes from ``AdminObserver`` (the instrumentation hooks).
+Knows nothing of HTTP, the gateway or the supervisor: ``data_for`` is a plain callable.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 import trio
 
+from server.adminui.config import AdminUiConfig
 from server.adminui.observer import AdminObserver
 from server.socketio import ConnectionRefusedError, Server
 
@@ -39,21 +39,6 @@ MAX_UI_SESSIONS = 256
 USERNAME = "admin"
 INVALID = "invalid credentials"
 WRITE_FEATURES = ("EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT")
-
-
-@dataclass(frozen=True, slots=True)
-class AdminUiConfig:
-    enabled: bool = False
-    """``supervisor serve --admin-ui``: serve the ``/admin`` namespace."""
-    mode: Literal["development", "production"] = "development"
-    """``development`` sends every socket, room and event; ``production`` only stats."""
-    readonly: bool = False
-    """Refuse the UI's join/leave/disconnect commands."""
-    password_hash: str | None = None
-    """A bcrypt hash (``$2b$...``) of the password; None: the password is the admin token."""
-    namespace: str = "/admin"
-    auth: bool = True
-    """False: no login at all (loopback experiments only)."""
 
 
 def features(config: AdminUiConfig) -> list[str]:
@@ -95,7 +80,7 @@ class AdminNamespace:
         self.server_id = f"{socket.gethostname()}#{os.getpid()}"
         self.observer = AdminObserver(
             admin_namespace=config.namespace, development=config.mode == "development", sink=self._send,
-            clock=clock,
+            clock=clock, event_budget=config.max_events_per_second,
         )
 
     # ---- wiring -------------------------------------------------------------------------------------
@@ -149,8 +134,6 @@ class AdminNamespace:
 
     async def check_login(self, auth: Any) -> tuple[bool, bool]:
         """(accepted, fresh login: a ``session`` id is to be sent)."""
-        if not self.config.auth:
-            return True, False
         if not isinstance(auth, dict):
             return False, False
         session_id = auth.get("sessionId")
@@ -200,7 +183,7 @@ class AdminNamespace:
         if self.config.mode == "development":
             self.refresh_data()
             sio.emit_nowait("all_sockets", (self.observer.all_sockets(),), to=sid, namespace=ns)
-        if fresh and self.config.auth:
+        if fresh:
             session_id = self._new_ui_session()
             sio.start_background_task(self._send_session, sid, session_id)
 

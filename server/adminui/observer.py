@@ -9,7 +9,8 @@ in development mode it forwards each hook as the UI's event (ISO timestamps) to 
 aggregated buffer has one slot per (second, type) and is capped; forwarded events have a per-second
 budget (the excess is dropped and counted) and a broadcast reports at most ``max_recipients`` sockets. The
 admin namespace's own events are never forwarded as user events. Every hook is O(1) (a broadcast's
-expansion is capped) and does nothing but count when no admin is watching. Knows nothing of trio,
+expansion is capped); while no admin is watching, the hooks only keep the sockets table (connect,
+disconnect, rooms, transports) and count (a broadcast as one packet). Knows nothing of trio,
 sockets or HTTP: ``sink`` and ``clock`` are plain callables.
 """
 
@@ -143,8 +144,8 @@ class AdminObserver:
         record = self.sockets.get(sid)
         if record is None or record.data == data:
             return
-        record.data = data
-        self._forward("socket_updated", ({"id": sid, "nsp": record.nsp, "data": data},))
+        if self._forward("socket_updated", ({"id": sid, "nsp": record.nsp, "data": data},)):
+            record.data = data  # else over the budget: not told, so the next refresh tries again
 
     # ---- hooks ----------------------------------------------------------------------------------------
 
@@ -154,7 +155,9 @@ class AdminObserver:
         self.sockets[sid] = record
         self._by_eio.setdefault(eio_sid, set()).add(sid)
         transport = self.transports.get(eio_sid, "polling")
-        self._forward("socket_connected", (record.serialize(transport), iso(self._clock())))
+        if self._telling:
+            now = self._clock()
+            self._forward("socket_connected", (record.serialize(transport), iso(now)), now)
 
     def socket_disconnected(self, sid: str, namespace: str, reason: str) -> None:
         record = self.sockets.pop(sid, None)
@@ -165,37 +168,49 @@ class AdminObserver:
             sids.discard(sid)
             if not sids:
                 del self._by_eio[record.eio_sid]
-        self._forward("socket_disconnected", (namespace, sid, reason, iso(self._clock())))
+        if self._telling:
+            now = self._clock()
+            self._forward("socket_disconnected", (namespace, sid, reason, iso(now)), now)
 
     def room_joined(self, sid: str, namespace: str, room: str) -> None:
         record = self.sockets.get(sid)
         if record is not None and room not in record.rooms:
             record.rooms.append(room)
-        self._forward("room_joined", (namespace, room, sid, iso(self._clock())))
+        if self._telling:
+            now = self._clock()
+            self._forward("room_joined", (namespace, room, sid, iso(now)), now)
 
     def room_left(self, sid: str, namespace: str, room: str) -> None:
         record = self.sockets.get(sid)
         if record is not None and room in record.rooms:
             record.rooms.remove(room)
-        self._forward("room_left", (namespace, room, sid, iso(self._clock())))
+        if self._telling:
+            now = self._clock()
+            self._forward("room_left", (namespace, room, sid, iso(now)), now)
 
     def event_received(self, sid: str, namespace: str, event: Any, args: list[Any]) -> None:
         self._count("packetsIn")
         if namespace == self.admin_namespace:
             return  # the admins' own commands are not user events
-        self._forward("event_received", (namespace, sid, [event, *_no_callbacks(args)], iso(self._clock())))
+        if self._telling:
+            now = self._clock()
+            self._forward("event_received", (namespace, sid, [event, *_no_callbacks(args)], iso(now)), now)
 
     def event_sent(self, target: Any, namespace: str, event: Any, args: Any) -> None:
         if namespace == self.admin_namespace:
             return  # what we tell the admins
+        if not self.watching:  # counted, but a broadcast is not expanded to its sockets (nobody looks)
+            self._count("packetsOut")
+            return
         recipients = self._recipients(namespace, target)
         self._count("packetsOut", n=max(1, len(recipients)))
         if not (self.development and self.watching) or not recipients:
             return
         payload = [event, *_args_list(args)]
-        now = iso(self._clock())
+        clock = self._clock()
+        now = iso(clock)
         for sid in recipients[: self._max_recipients]:
-            self._forward("event_sent", (namespace, sid, payload, now))
+            self._forward("event_sent", (namespace, sid, payload, now), clock)
 
     def engine_connected(self, eio_sid: str, transport: str) -> None:
         self.transports[eio_sid] = transport
@@ -237,17 +252,25 @@ class AdminObserver:
             return
         self._aggregate[key] = self._aggregate.get(key, 0) + n
 
-    def _forward(self, event: str, args: tuple[Any, ...]) -> None:
-        if not (self.development and self.watching) or self.sink is None:
-            return
-        second = math.floor(self._clock())
+    @property
+    def _telling(self) -> bool:
+        """Whether notices go out at all (development mode, an admin watching)."""
+        return self.development and self.watching and self.sink is not None
+
+    def _forward(self, event: str, args: tuple[Any, ...], now: float | None = None) -> bool:
+        """To the admins, within the budget of the second ``now`` (the notice's own timestamp) is in.
+        False only when dropped for the budget (nobody to tell counts as done)."""
+        if self.sink is None or not (self.development and self.watching):
+            return True
+        second = math.floor(self._clock() if now is None else now)
         if second != self._window:
             self._window, self._window_used = second, 0
         if self._window_used >= self._budget:
             self.dropped += 1
-            return
+            return False
         self._window_used += 1
         self.sink(event, args)
+        return True
 
 
 def _args_list(args: Any) -> list[Any]:

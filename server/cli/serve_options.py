@@ -41,8 +41,12 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "shutdown_budget": ("supervisor", "shutdown_budget"),
     "log_format": ("logging", "format"),
     "log_level": ("logging", "level"),
+    "admin_ui": ("admin", "ui.enabled"),
+    "admin_ui_mode": ("admin", "ui.mode"),
+    "admin_ui_readonly": ("admin", "ui.readonly"),
+    "admin_ui_password_hash": ("admin", "ui.password_hash"),
 }
-"""Option (its ``--dashed-name``) -> the ``[section] key`` it sets."""
+"""Option (its ``--dashed-name``) -> the ``[section] key`` it sets; ``ui.mode`` is ``[admin.ui] mode``."""
 
 _TEXT = frozenset({"close_delay"})  # parsed like an environment value: a number or 'never'
 
@@ -100,6 +104,15 @@ class ServeOptions:
     """'json', 'console' or 'auto' (console on a terminal) ([logging] format)."""
     log_level: str | None = None
     """debug, info, warning or error ([logging] level, default info)."""
+    admin_ui: bool | None = None
+    """Serve the official Socket.IO Admin UI's /admin namespace; its page is /admin-ui/ ([admin.ui]
+    enabled)."""
+    admin_ui_mode: str | None = None
+    """'development' (default: sockets, rooms and events) or 'production' (stats only) ([admin.ui] mode)."""
+    admin_ui_readonly: bool | None = None
+    """Refuse the Admin UI's join, leave and disconnect commands ([admin.ui] readonly)."""
+    admin_ui_password_hash: str | None = None
+    """bcrypt hash of the Admin UI's password instead of the admin token ([admin.ui] password_hash)."""
 
     def settings(self) -> list[Setting]:
         """The options given, as configuration settings (source: the option's name)."""
@@ -110,7 +123,8 @@ class ServeOptions:
                 continue
             section, key = FLAG_KEYS[f.name]
             flag = "--" + f.name.replace("_", "-")
-            out.append(Setting(section, (key,), _flag_value(f.name, value), flag, text=f.name in _TEXT))
+            path = tuple(key.split("."))
+            out.append(Setting(section, path, _flag_value(f.name, value), flag, text=f.name in _TEXT))
         return out
 
     def load(self, env: Mapping[str, str]) -> Config:

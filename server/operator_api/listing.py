@@ -4,7 +4,8 @@ Owns: ``list_sessions``: one page of sessions ordered by id after a cursor, opti
 Live sessions come from the supervisor's registry (their current state), the others from the store
 (``passivated``); a session being created may be live before it is stored, and still shows up once. The
 work per call is bounded: at most ``max_scan`` store pages are read; a page may then come back short with
-a ``next_after`` cursor to continue from. Knows nothing of HTTP.
+a ``next_after`` cursor to continue from. A full page has a ``next_after`` only if a session follows it
+(the listing peeks one further), so the last page, full or not, ends the walk. Knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -50,22 +51,20 @@ async def list_sessions(
     out: list[dict[str, Any]] = []
     cursor = after
     for _ in range(max_scan):
-        records = await store.list_sessions(after=cursor, limit=limit)
-        exhausted = len(records) < limit
+        records = await store.list_sessions(after=cursor, limit=limit + 1)  # one more: is there a next page?
+        exhausted = len(records) <= limit
+        records = records[:limit]
         upper = None if exhausted else records[-1].session_id
-        chunk = _merge(records, live_by_id, cursor, upper)
-        for session_id, info, record in chunk:
+        for _id, info, record in _merge(records, live_by_id, cursor, upper):
             if info is not None:
                 view = views.live_session(info, record)
             else:
                 assert record is not None
                 view = views.stored_session(record)
-            cursor = session_id
             if states is None or view["state"] in states:
+                if len(out) == limit:  # a match after a full page: there is a next page
+                    return Page(out, out[-1]["session_id"])
                 out.append(view)
-                if len(out) == limit:
-                    more = not exhausted or session_id != chunk[-1][0]
-                    return Page(out, session_id if more else None)
         if exhausted:
             return Page(out, None)
         cursor = upper

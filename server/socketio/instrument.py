@@ -61,7 +61,8 @@ class Instrumentation(Protocol):
         return None
 
     def event_sent(self, target: Target, namespace: str, event: Any, args: Any) -> None:
-        """An event emitted (``args``: the emitted data as given, or the JSON text of a pre-encoded one)."""
+        """An event emitted (``args``: the emitted data as given, also for a pre-encoded one; its JSON text
+        only when it was given without its data)."""
         return None
 
     def room_joined(self, sid: str, namespace: str, room: str) -> None:

@@ -134,8 +134,8 @@ class Server(EngineApplication):
         if nss is None:
             return False
         self.events_sent += 1
-        if self._event_observers:
-            sent = json_text if json_text is not None else data
+        if self._event_observers:  # the data as given (a pre-encoded event's JSON text only when it has none)
+            sent = data if data is not None or json_text is None else json_text
             self._notify_event("event_sent", sid, nss.namespace, event, sent)
         messages: Sequence[Outgoing]
         if cache is None:

@@ -16,17 +16,17 @@ from server.adminui import AdminUiConfig
 from server.adminui.namespace import WRITE_FEATURES
 from server.app import SupervisorApp
 from server.config import Config
+from tests.adminui.support import TOKEN, Admin, login_refused
 
-TOKEN = "admin-ui-test-token"
 WAIT = 10.0
 
 
 @asynccontextmanager
 async def _app(config: AdminUiConfig) -> AsyncIterator[SupervisorApp]:
     server = SupervisorApp(Config().override(
-        http={"port": 0}, store={"url": "memory://"}, admin={"token": TOKEN}, supervisor={"close_delay": None}
-    ),
-                           admin_ui=config)
+        http={"port": 0}, store={"url": "memory://"}, admin={"token": TOKEN, "ui": config},
+        supervisor={"close_delay": None},
+    ))
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         yield server
@@ -39,49 +39,12 @@ async def app() -> AsyncIterator[SupervisorApp]:
         yield server
 
 
-class Admin:
-    """A python-socketio client on /admin that records every event with its arguments."""
-
-    def __init__(self, url: str, auth: dict[str, Any] | None) -> None:
-        self.url, self.auth = url, auth
-        self.events: list[tuple[str, tuple[Any, ...]]] = []
-        self.cond = threading.Condition()
-        self.client = socketio.Client(reconnection=False)
-        self.client.on("*", self._record, namespace="/admin")
-        self.client.on("connect_error", lambda data: self._record("connect_error", data), namespace="/admin")
-
-    def _record(self, event: str, *args: Any) -> None:
-        with self.cond:
-            self.events.append((event, args))
-            self.cond.notify_all()
-
-    def connect(self) -> None:
-        self.client.connect(self.url, namespaces=["/admin"], auth=self.auth, transports=["websocket"],
-                            wait_timeout=WAIT)
-
-    def wait_for(self, event: str) -> tuple[Any, ...]:
-        with self.cond:
-            ok = self.cond.wait_for(lambda: any(e == event for e, _ in self.events), timeout=WAIT)
-            assert ok, (event, self.events)
-            return next(a for e, a in self.events if e == event)
-
-
-def _login_refused(url: str, auth: dict[str, Any] | None) -> str:
-    admin = Admin(url, auth)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        admin.connect()
-    admin.client.disconnect()
-    (data,) = admin.wait_for("connect_error")
-    message: str = data["message"]
-    return message
-
-
 @pytest.mark.parametrize("auth", [
     {"username": "admin", "password": "wrong"}, {"username": "root", "password": TOKEN}, {},
     {"sessionId": "0123456789abcdef"}, None, {"username": "admin"},
 ])
 async def test_wrong_credentials_get_exactly_invalid_credentials(app: SupervisorApp, auth: Any) -> None:
-    message = await trio.to_thread.run_sync(_login_refused, app.url, auth)
+    message = await trio.to_thread.run_sync(login_refused, app.url, auth)
     assert message == "invalid credentials"
 
 
@@ -116,7 +79,7 @@ async def test_a_bcrypt_hash_as_the_password() -> None:
     hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
     async with _app(AdminUiConfig(enabled=True, password_hash=hashed)) as app:
         def scenario() -> tuple[str, tuple[Any, ...]]:
-            refused = _login_refused(app.url, {"username": "admin", "password": TOKEN})
+            refused = login_refused(app.url, {"username": "admin", "password": TOKEN})
             admin = Admin(app.url, {"username": "admin", "password": "s3cret"})
             admin.connect()
             got = admin.wait_for("config")

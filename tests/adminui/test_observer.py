@@ -175,3 +175,18 @@ async def test_stats_loop_drains_the_buffer_when_no_admin_watches(autojump_clock
         stats = ns.server_stats()
         assert stats["clientsCount"] == 1 and stats["pollingClientsCount"] == 0
         nursery.cancel_scope.cancel()
+
+
+def test_a_data_update_dropped_for_the_budget_is_sent_at_the_next_refresh(sent: list[Any]) -> None:
+    clock = Clock()
+    obs = AdminObserver(sink=lambda e, a: sent.append((e, a)), clock=clock, event_budget=1)
+    obs.watching = True
+    obs.socket_connected("s1", "/", Handshake(eio_sid="e1"))  # the second's one notice
+    obs.set_data("s1", {"sessionId": "a", "state": "active"})
+    assert [e for e, _ in sent] == ["socket_connected"] and obs.dropped == 1
+    clock.now += 1
+    obs.set_data("s1", {"sessionId": "a", "state": "active"})  # unchanged, but never told: told now
+    data = {"sessionId": "a", "state": "active"}
+    assert sent[-1] == ("socket_updated", ({"id": "s1", "nsp": "/", "data": data},))
+    obs.set_data("s1", {"sessionId": "a", "state": "active"})
+    assert len(sent) == 2  # told once, not again

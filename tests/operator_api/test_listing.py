@@ -77,3 +77,18 @@ async def test_a_scan_budget_returns_a_short_page_with_a_cursor() -> None:
     page = await list_sessions(store, live, states=frozenset({"passivated"}), limit=2, max_scan=3)
     assert page.sessions == []
     assert page.next_after == "s05"
+
+
+async def test_an_exactly_full_last_page_has_no_cursor() -> None:
+    store = await store_with("a", "b", "c", "d")
+    first = await list_sessions(store, [info("e", "active")], limit=3)
+    assert [s["session_id"] for s in first.sessions] == ["a", "b", "c"] and first.next_after == "c"
+    last = await list_sessions(store, [info("e", "active")], after="c", limit=2)
+    assert [s["session_id"] for s in last.sessions] == ["d", "e"]
+    assert last.next_after is None
+    whole = await list_sessions(store, [], limit=4)
+    assert len(whole.sessions) == 4 and whole.next_after is None
+    # With a filter: the sessions after a full page that do not match do not make a next page.
+    filtered = await list_sessions(store, [info("d", "idle")], states=frozenset({"passivated"}), limit=3)
+    assert [s["session_id"] for s in filtered.sessions] == ["a", "b", "c"]
+    assert filtered.next_after is None

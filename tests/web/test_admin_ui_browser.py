@@ -17,13 +17,15 @@ from tests.web.test_assets import needs_modules
 pytestmark = [pytest.mark.slow, needs_modules]
 TOKEN = "admin-ui-browser-token"
 WAIT_MS = 15_000
+NO_MOTION = "*, *::before, *::after { transition: none !important; animation: none !important; }"
 
 
 @pytest.fixture
 async def ui_app() -> AsyncIterator[SupervisorApp]:
     server = SupervisorApp(Config().override(
-        http={"port": 0}, store={"url": "memory://"}, admin={"token": TOKEN}, supervisor={"close_delay": None}
-    ), admin_ui=AdminUiConfig(enabled=True))
+        http={"port": 0}, store={"url": "memory://"}, supervisor={"close_delay": None},
+        admin={"token": TOKEN, "ui": AdminUiConfig(enabled=True)},
+    ))
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         yield server
@@ -32,6 +34,8 @@ async def ui_app() -> AsyncIterator[SupervisorApp]:
 
 def _browse(app: SupervisorApp, executable: str) -> dict[str, Any]:
     from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)  # a loaded machine: the same patience as the page's own waits
 
     base = app.url
     shots = artifacts_dir()
@@ -49,7 +53,7 @@ def _browse(app: SupervisorApp, executable: str) -> dict[str, Any]:
 
         context.route("**/*", only_origin)
         client_one = open_js_client(context, base, "ui-one", "hello one")
-        open_js_client(context, base, "ui-two", "hello two")
+        client_two = open_js_client(context, base, "ui-two", "hello two")
 
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
@@ -74,6 +78,17 @@ def _browse(app: SupervisorApp, executable: str) -> dict[str, Any]:
         page.reload()
         expect(page.get_by_role("banner").get_by_text("connected", exact=True).first).to_be_visible()
         expect(page.get_by_label("Password")).to_be_hidden()
+
+        # A real client acts while the admin watches: the Events page shows what it sent and got.
+        client_two.evaluate(
+            'window.sock.emitWithAck("oh_user_action", {action: "message", args: {content: "watched"}})')
+        page.add_style_tag(content=NO_MOTION)  # screenshots of settled pages, not of a transition
+        page.get_by_role("link", name="Events").click()
+        expect(page.get_by_text("oh_user_action").first).to_be_visible()
+        sent = page.locator("main tbody tr", has_text="oh_event").first
+        sent.locator("button").click()  # unfold it: the event's arguments, as the client got them
+        expect(page.get_by_text("echo: watched").first).to_be_visible()
+        page.screenshot(path=str(shots / "admin-ui-events.png"))
 
         # The Sockets page lists the real clients.
         page.get_by_role("link", name="Sockets").click()

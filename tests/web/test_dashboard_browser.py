@@ -99,6 +99,12 @@ def _browse(app: SupervisorApp, executable: str) -> dict[str, Any]:
         # After a reload the login holds (cookie), and the token is nowhere the page can read or link.
         page.reload()
         expect(page.locator("#s-state")).to_have_text("passivated")
+
+        # Back to the list: one session passivated, the other still active, each in words.
+        page.get_by_role("link", name="All sessions").click()
+        expect(alpha.locator(".state")).to_have_text("passivated")
+        expect(page.locator('#sessions tr[data-session="beta-session"] .state')).to_have_text("active")
+        page.screenshot(path=str(shots / "dashboard-states.png"), full_page=True)
         storage = page.evaluate("JSON.stringify([localStorage, sessionStorage, document.cookie])")
         result = {
             "admin_state": admin_state,
