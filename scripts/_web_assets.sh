@@ -11,19 +11,3 @@ ensure_web_assets() {
     (cd "$dir" && npm ci --omit=peer --no-audit --no-fund --loglevel=error && touch node_modules)
   fi
 }
-
-# Debian's chromium for the browser tests (Playwright drives it by path; never `playwright install`).
-# Installed with apt-get when missing and running as root; otherwise the browser tests skip and say how.
-ensure_browser() {
-  if command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ]; then
-    return 0
-  fi
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing chromium for the browser tests (apt-get)"
-    apt-get install -y -q chromium fonts-liberation >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium fonts-liberation >/dev/null 2>&1; } \
-      || echo "apt-get could not install chromium: the browser tests will skip" >&2
-  else
-    echo "chromium missing: browser tests skip (sudo apt-get install -y chromium fonts-liberation)" >&2
-  fi
-}
