@@ -327,7 +327,10 @@ class EngineSocket:
                 except DecodeError:
                     break
                 if action is ProbeAction.REPLY:
+                    # Straight to the kernel, not held for write coalescing: HTTP answers go at once,
+                    # and "3probe" must reach the client before the "6" or 400 of a concurrent GET.
                     ws.send(PROBE_PONG)
+                    ws.flush_pending()
                     self._sync()  # the pending GET is answered "6"
                 elif action is ProbeAction.UPGRADED:
                     self._probe_ws = None
