@@ -138,6 +138,15 @@ class EngineSocket:
         proto.queue(data if isinstance(data, OutgoingMessage) else encode_message(data))
         self._sync()
 
+    def flush(self) -> None:
+        """Hand what was sent on the websocket so far to the kernel now, not at the end of the scheduler
+        pass (write coalescing): for a handshake answer that must not share a TCP segment with what
+        follows it. Nothing to do on polling."""
+        ws = self._ws
+        if ws is not None and not ws.flush_pending():
+            self._proto.abort(TRANSPORT_ERROR if ws.close_code == CLOSE_POLICY else TRANSPORT_CLOSE)
+            self._sync()
+
     def close(self, reason: str = SERVER_DISCONNECT) -> None:
         """Close the socket (idempotent, non-blocking). Packets already sent are still delivered: on
         polling the next GET collects them with the close packet; on a websocket they are written now."""
