@@ -104,13 +104,11 @@ class EngineSocket:
     # -- public ------------------------------------------------------------------------------------------
 
     @property
-    def transport(self) -> str:
-        """ "polling" or "websocket" (after an upgrade: "websocket")."""
+    def transport(self) -> str:  # "polling" or "websocket" (after an upgrade: "websocket")
         return self._proto.transport
 
     @property
-    def closed(self) -> bool:
-        """True from the moment the socket starts closing: sends are dropped from then on."""
+    def closed(self) -> bool:  # True from the moment the socket starts closing: sends are dropped
         return not self._proto.open
 
     @property
@@ -139,9 +137,7 @@ class EngineSocket:
         self._sync()
 
     def flush(self) -> None:
-        """Hand what was sent on the websocket so far to the kernel now, not at the end of the scheduler
-        pass (write coalescing): for a handshake answer that must not share a TCP segment with what
-        follows it. Nothing to do on polling."""
+        """What was sent on the websocket goes to the kernel now, not coalesced with what follows."""
         ws = self._ws
         if ws is not None and not ws.flush_pending():
             self._proto.abort(TRANSPORT_ERROR if ws.close_code == CLOSE_POLICY else TRANSPORT_CLOSE)
@@ -336,8 +332,7 @@ class EngineSocket:
                 except DecodeError:
                     break
                 if action is ProbeAction.REPLY:
-                    # Straight to the kernel, not held for write coalescing: HTTP answers go at once,
-                    # and "3probe" must reach the client before the "6" or 400 of a concurrent GET.
+                    # Not held for write coalescing: it must beat a concurrent GET's "6" or 400.
                     ws.send(PROBE_PONG)
                     ws.flush_pending()
                     self._sync()  # the pending GET is answered "6"
@@ -404,6 +399,13 @@ class EngineSocket:
             self._timer = None
         if deadline != float("inf"):
             self._timer = self._host.timers.call_at(deadline, self._on_timer)
+
+    def catch_up(self) -> None:
+        """Run a polling deadline that passed before its timer fired: the request sees its outcome."""
+        if self._ws is None and trio.current_time() >= self._proto.next_deadline():
+            if self._timer is not None:
+                self._host.timers.cancel(self._timer)
+            self._on_timer()
 
     def _on_timer(self) -> None:
         self._timer = None

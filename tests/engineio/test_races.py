@@ -15,15 +15,17 @@ first request runs to completion before the second starts.
 
 from __future__ import annotations
 
+import json
+
 import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.engineio import EngineConfig
+from server.engineio import EngineConfig, EngineServer
 from server.http.types import Response, WebSocketAccept
 from server.http.websocket import WebSocketClosed
-from tests.engineio.helpers import Harness, MemoryWebSocket, make_request
+from tests.engineio.helpers import Harness, MemoryWebSocket, RecordingApp, make_request
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -176,3 +178,29 @@ def test_probe_answer_goes_before_concurrent_http_answers(get_at: int) -> None:
 
 def test_get_after_upgrade_is_the_ordering_that_used_to_fail() -> None:
     trio.run(_probe_race, 2)
+
+
+# -- a request racing an overdue heartbeat timer -------------------------------------------------------
+
+
+async def test_a_get_after_the_ping_timeout_finds_the_sid_gone_even_if_the_timer_is_late(
+    autojump_clock: object,
+) -> None:
+    """The timer queue is not running at all (the extreme of a busy loop): the deadlines that passed are
+    still handled before the request, so the GET sees what it would see from Node: the ping, then 400."""
+    config = EngineConfig(ping_interval=0.3, ping_timeout=0.2)
+    server = EngineServer(RecordingApp(), config)  # no server.run: no timer ever fires by itself
+
+    async def get(query: str) -> Response:
+        with trio.fail_after(5):
+            response = await server.handle(make_request("GET", query))
+        assert isinstance(response, Response)
+        return response
+
+    opened = await get("EIO=4&transport=polling")
+    sid = json.loads(opened.body[1:])["sid"]
+    await trio.sleep(config.ping_interval + 0.01)
+    assert (await get(f"EIO=4&transport=polling&sid={sid}")).body == b"2"
+    await trio.sleep(config.ping_timeout + 0.01)
+    assert (await get(f"EIO=4&transport=polling&sid={sid}")).status == 400
+    assert server.get(sid) is None
