@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
+from server.socketio import Server
 from server.socketio.recovery import RecoveryConfig, RecoveryStore, room_set
+from tests.socketio.fakes import FakeSocket, running
 
 
 def emit(store: RecoveryStore, name: str, now: float, to: object = None, skip: object = None,
@@ -80,3 +85,44 @@ def test_off_by_default(value: object) -> None:
     assert RecoveryConfig.of(True) == RecoveryConfig()
     five = RecoveryConfig(max_disconnection_duration=5)
     assert RecoveryConfig.of({"max_disconnection_duration": 5}) == five
+
+
+async def _cut_and_reconnect(skip_middlewares: bool, refuse: bool) -> tuple[str, str, list[str | bytes]]:
+    """Connect, get an event, lose the transport, miss an event, reconnect with {pid, offset}."""
+    sio = Server(connection_state_recovery={"skip_middlewares": skip_middlewares})
+    order: list[str] = []
+
+    @sio.on("connect")
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> bool:
+        order.append(f"handler recovered={sio.recovered(sid)}")
+        return not (refuse and sio.recovered(sid))
+
+    async with running(sio):
+        first = FakeSocket("eio-1")
+        await sio.engine_connect(first)
+        await sio.engine_message(first, "0")
+        reply = json.loads(str(first.sent[0])[1:])
+        sio.emit_nowait("seen", 1, to=reply["sid"])
+        offset = json.loads(str(first.sent[1])[1:])[-1]
+        await sio.engine_disconnect(first, "transport close")
+        sio.emit_nowait("missed", 2)
+        second = FakeSocket("eio-2")
+        await sio.engine_connect(second)
+        await sio.engine_message(second, "0" + json.dumps({"pid": reply["pid"], "offset": offset}))
+        again = json.loads(str(second.sent[0])[1:]) if str(second.sent[0]).startswith("0") else {}
+        return reply["sid"], again.get("sid", ""), second.sent
+
+
+async def test_recovered_sid_skipping_middlewares_is_connected_before_its_handler_runs() -> None:
+    sid, again, sent = await _cut_and_reconnect(skip_middlewares=True, refuse=True)
+    assert again == sid
+    assert sent[1].startswith('2["missed",2,')  # type: ignore[union-attr]
+    assert str(sent[2]).startswith("1")  # the handler's refusal, after the reply: a DISCONNECT
+
+
+async def test_recovered_sid_without_skipping_middlewares_can_be_refused_before_the_reply() -> None:
+    sid, again, sent = await _cut_and_reconnect(skip_middlewares=False, refuse=True)
+    assert again == ""
+    assert len(sent) == 1 and str(sent[0]).startswith("4")  # CONNECT_ERROR, nothing replayed
+    sid, again, sent = await _cut_and_reconnect(skip_middlewares=False, refuse=False)
+    assert again == sid and sent[1].startswith('2["missed",2,')  # type: ignore[union-attr]
