@@ -352,8 +352,11 @@ class SocketProtocol:
             self.abort(PING_TIMEOUT)
             return
         if self.queue(PING_PACKET):
+            # The pong is due ping_timeout after the ping was *due*: a timer that fired late (a busy
+            # loop) does not push the close past interval + timeout; at least half the timeout remains.
+            timeout = self._config.ping_timeout
             self._awaiting_pong = True
-            self._heartbeat_at = now + self._config.ping_timeout
+            self._heartbeat_at = max(self._heartbeat_at + timeout, now + timeout / 2)
 
     # -- polling (server role) ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.engineio import EngineConfig, EngineServer
+from server.engineio.protocol import SocketProtocol
 from server.http.types import Response, WebSocketAccept
 from server.http.websocket import WebSocketClosed
 from tests.engineio.helpers import Harness, MemoryWebSocket, RecordingApp, make_request
@@ -204,3 +205,18 @@ async def test_a_get_after_the_ping_timeout_finds_the_sid_gone_even_if_the_timer
     await trio.sleep(config.ping_timeout + 0.01)
     assert (await get(f"EIO=4&transport=polling&sid={sid}")).status == 400
     assert server.get(sid) is None
+
+
+def test_a_late_ping_timer_does_not_push_the_ping_timeout_back() -> None:
+    """The close comes at interval + timeout after the last pong, however late the ping's timer ran
+    (engine.io-protocol "closes the session upon ping timeout" polls at exactly that time)."""
+    config = EngineConfig(ping_interval=0.3, ping_timeout=0.2)
+    proto = SocketProtocol("sid", "polling", config, 0.0)
+    proto.on_timer(0.3 + 0.05)  # the ping timer fired 50 ms late
+    assert proto.take_outbox() == ["2"]
+    assert proto.next_deadline() == 0.3 + 0.2
+    proto.on_timer(0.5)
+    assert proto.close_reason == "ping timeout"
+    late = SocketProtocol("sid", "polling", config, 0.0)
+    late.on_timer(0.3 + 0.5)  # later than the whole timeout: the client still gets half of it
+    assert late.next_deadline() == 0.8 + 0.1
