@@ -19,8 +19,12 @@ Server role:
   without a probe ping). Any other packet on the probe, the probe closing, or ``upgrade_timeout`` passing
   drops the probe and the socket stays on polling.
 * Closing: the server closing a polling socket goes to CLOSING, where the session lingers until a GET
-  collects the remaining packets and the close packet (or ``close_linger`` passes). Every other close
-  (client close, protocol error, ping timeout, server close on a websocket) goes straight to CLOSED.
+  collects the remaining packets and the close packet (or ``close_linger`` passes). The client closing a
+  polling socket (``1`` in a POST) while no GET is pending also goes to CLOSING, for
+  ``client_close_linger``: the next GET is answered ``6``, as it would have been had it arrived first
+  (the two requests are concurrent; the answer must not depend on which one the scheduler runs first).
+  Every other close (client close with a GET pending or on a websocket, protocol error, ping timeout,
+  server close on a websocket) goes straight to CLOSED.
 
 Client role (websocket only, as our trio client):
 
@@ -58,6 +62,7 @@ class Trigger(Enum):
     PROBE_UPGRADE = "probe upgrade"  # "5" on the probe
     PROBE_FAIL = "probe fail"  # other packet on the probe, probe closed, or upgrade timeout
     SERVER_CLOSE = "server close"  # the application closed the socket
+    CLIENT_CLOSE = "client close"  # the client's ``1`` in a POST while no GET was pending
     ABORT = "abort"  # peer close, protocol error, ping timeout, transport gone
     LINGER_DONE = "linger done"  # the close packet was collected, or close_linger passed
 
@@ -76,6 +81,7 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Phase] = {
     (Phase.PROBING, Trigger.PROBE_FAIL): Phase.POLLING,
     (Phase.UPGRADING, Trigger.PROBE_FAIL): Phase.POLLING,
     **{(phase, Trigger.SERVER_CLOSE): Phase.CLOSING for phase in _POLLING_PHASES},
+    **{(phase, Trigger.CLIENT_CLOSE): Phase.CLOSING for phase in _POLLING_PHASES},
     (Phase.WEBSOCKET, Trigger.SERVER_CLOSE): Phase.CLOSED,
     **{(phase, Trigger.ABORT): Phase.CLOSED for phase in (*_POLLING_PHASES, Phase.WEBSOCKET, Phase.CLOSING)},
     (Phase.CLOSING, Trigger.LINGER_DONE): Phase.CLOSED,

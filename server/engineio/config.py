@@ -26,6 +26,10 @@ class EngineConfig:
     close_linger: float = 20.0
     """When the server closes a polling socket while no GET is pending, how long it keeps the session so
     the next GET can collect the remaining packets and the close packet."""
+    client_close_linger: float = 1.0
+    """When the client closes a polling socket (``1`` in a POST) while no GET is pending, how long the
+    sid stays known so a GET sent together with the close is answered ``6`` (as when it arrives first)
+    rather than 400; later requests get 400."""
     cors_allowed_origins: str | list[str] | None = None
     """None: same origin only (the Origin's host must be the Host header); ``"*"``: any origin; a list:
     exactly these origins (``"https://example.com"``). Requests without an Origin header are allowed."""

@@ -299,11 +299,30 @@ class SocketProtocol:
             else:
                 self._pinged(packet.data, now)
         elif kind == CLOSE:
-            self.abort(CLIENT_DISCONNECT if self.role is Role.SERVER else TRANSPORT_CLOSE)
+            if self.role is Role.SERVER:
+                self._client_close(now)
+            else:
+                self.abort(TRANSPORT_CLOSE)
         elif self.role is Role.CLIENT and kind in (OPEN, UPGRADE):
             self._fail(f"unexpected Engine.IO packet type {kind} on an open websocket")
         # Server role: OPEN, UPGRADE and NOOP outside an upgrade mean nothing; Node ignores them too.
         return None
+
+    def _client_close(self, now: float) -> None:
+        # Server role, the client's ``1``. With a GET pending (or on a websocket) the socket is gone at
+        # once and that GET gets ``6``. With none, the GET the client sent together with the close may
+        # simply not have been handled yet: keep the sid for ``client_close_linger`` so that GET gets
+        # what it would have had it come first (Node answers in arrival order): what is queued, else
+        # ``6``. Later requests get 400.
+        if self.poll_pending or not is_polling(self.phase):
+            self.abort(CLIENT_DISCONNECT)
+            return
+        self._move(Trigger.CLIENT_CLOSE)
+        self.close_reason = CLIENT_DISCONNECT
+        if not self._outbox:
+            self._push(NOOP_PACKET)
+        self._linger_at = now + self._config.client_close_linger
+        self.upgrade_deadline = float("inf")
 
     def decode_error(self) -> None:
         """The client sent something undecodable: close at once."""
@@ -333,8 +352,11 @@ class SocketProtocol:
             self.abort(PING_TIMEOUT)
             return
         if self.queue(PING_PACKET):
+            # The pong is due ping_timeout after the ping was *due*: a timer that fired late (a busy
+            # loop) does not push the close past interval + timeout; at least half the timeout remains.
+            timeout = self._config.ping_timeout
             self._awaiting_pong = True
-            self._heartbeat_at = now + self._config.ping_timeout
+            self._heartbeat_at = max(self._heartbeat_at + timeout, now + timeout / 2)
 
     # -- polling (server role) ---------------------------------------------------------------------------
 

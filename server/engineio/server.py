@@ -96,6 +96,9 @@ class EngineServer:
         sid = query.get("sid")
         if sid is not None:
             sock = self._sockets.get(sid)
+            if sock is not None and not upgrade:
+                sock.catch_up()  # a deadline that passed goes first: the request may find the sid gone
+                sock = self._sockets.get(sid)
             if sock is None:
                 return self._error(request, UNKNOWN_SID)
             if upgrade:

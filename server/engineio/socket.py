@@ -104,13 +104,11 @@ class EngineSocket:
     # -- public ------------------------------------------------------------------------------------------
 
     @property
-    def transport(self) -> str:
-        """ "polling" or "websocket" (after an upgrade: "websocket")."""
+    def transport(self) -> str:  # "polling" or "websocket" (after an upgrade: "websocket")
         return self._proto.transport
 
     @property
-    def closed(self) -> bool:
-        """True from the moment the socket starts closing: sends are dropped from then on."""
+    def closed(self) -> bool:  # True from the moment the socket starts closing: sends are dropped
         return not self._proto.open
 
     @property
@@ -137,6 +135,13 @@ class EngineSocket:
             return
         proto.queue(data if isinstance(data, OutgoingMessage) else encode_message(data))
         self._sync()
+
+    def flush(self) -> None:
+        """What was sent on the websocket goes to the kernel now, not coalesced with what follows."""
+        ws = self._ws
+        if ws is not None and not ws.flush_pending():
+            self._proto.abort(TRANSPORT_ERROR if ws.close_code == CLOSE_POLICY else TRANSPORT_CLOSE)
+            self._sync()
 
     def close(self, reason: str = SERVER_DISCONNECT) -> None:
         """Close the socket (idempotent, non-blocking). Packets already sent are still delivered: on
@@ -327,7 +332,9 @@ class EngineSocket:
                 except DecodeError:
                     break
                 if action is ProbeAction.REPLY:
+                    # Not held for write coalescing: it must beat a concurrent GET's "6" or 400.
                     ws.send(PROBE_PONG)
+                    ws.flush_pending()
                     self._sync()  # the pending GET is answered "6"
                 elif action is ProbeAction.UPGRADED:
                     self._probe_ws = None
@@ -392,6 +399,13 @@ class EngineSocket:
             self._timer = None
         if deadline != float("inf"):
             self._timer = self._host.timers.call_at(deadline, self._on_timer)
+
+    def catch_up(self) -> None:
+        """Run a polling deadline that passed before its timer fired: the request sees its outcome."""
+        if self._ws is None and trio.current_time() >= self._proto.next_deadline():
+            if self._timer is not None:
+                self._host.timers.cancel(self._timer)
+            self._on_timer()
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -42,7 +42,8 @@ class Connection:
 class NamespaceSocket:
     """One Socket.IO sid: the connection's membership of one namespace."""
 
-    __slots__ = ("backlog", "conn", "connected", "end_reason", "ended", "namespace", "session", "sid")
+    __slots__ = ("backlog", "conn", "connected", "end_reason", "ended", "namespace", "pid", "recovered",
+                 "session", "sid")
 
     def __init__(self, sid: str, namespace: str, conn: Connection) -> None:
         self.sid = sid
@@ -55,6 +56,8 @@ class NamespaceSocket:
         self.ended = False
         self.end_reason: str | None = None
         self.session: dict[str, Any] | None = None
+        self.pid: str | None = None  # connection state recovery: the private id of the CONNECT reply
+        self.recovered = False  # connection state recovery: this sid was restored
 
 
 class AckWaiter:

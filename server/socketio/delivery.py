@@ -11,7 +11,7 @@ HTTP or of Engine.IO's transports: it sees ``transport.Transport``s.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -24,6 +24,7 @@ from server.socketio._sockets import AckCallback, AckWaiter, Connection, Namespa
 from server.socketio.codec import Serializer
 from server.socketio.handlers import HandlerRegistry
 from server.socketio.instrument import Instrumentation
+from server.socketio.recovery import RecoveryConfig, RecoveryStore, room_set
 from server.socketio.rooms import RoomIndex
 
 log = structlog.get_logger("server.socketio.server")
@@ -47,6 +48,7 @@ class Delivery:
         max_binary_size: int = 16 * 1024 * 1024,
         max_connect_backlog: int = 4096,
         close_on_refusal: bool = False,
+        connection_state_recovery: RecoveryConfig | Mapping[str, Any] | bool | None = None,
         **engine_options: Any,
     ) -> None:
         """
@@ -70,6 +72,9 @@ class Delivery:
         :param close_on_refusal: when a connect handler refuses a client and no other namespace is
             connected on its connection, close the connection right after the CONNECT_ERROR (the session
             gateway's contract). Off by default, as the Node server: the client closes it.
+        :param connection_state_recovery: Node's ``connectionStateRecovery``
+            (``{"max_disconnection_duration": 120.0, "skip_middlewares": True}``, any ``RecoveryConfig``
+            field; True for the defaults); off by default. See ``server.socketio.recovery``.
         :param engine_options: ``EngineConfig`` fields for ``engine_server()`` / ``serve()``
             (``ping_interval``, ``ping_timeout``, ``max_payload``, ``cors_allowed_origins``, ...).
         """
@@ -93,6 +98,8 @@ class Delivery:
         self.max_connect_backlog = max_connect_backlog
         self.close_on_refusal = close_on_refusal
         self.engine_options = engine_options
+        recovery = RecoveryConfig.of(connection_state_recovery)
+        self._recovery = RecoveryStore(recovery) if recovery is not None else None
         self.handlers = HandlerRegistry()
         self._rooms = RoomIndex()
         self._timers = TimerQueue()
@@ -191,6 +198,14 @@ class Delivery:
         else:
             encoded = codec.encode_event(self.packet_class, namespace, event, codec.args_from_data(data))
         return [OutgoingMessage(message) for message in encoded]
+
+    def _recorded_event(self, recovery: RecoveryStore, namespace: str, event: Any, data: Any, to: Any,
+                        skip: Any) -> list[codec.EngineMessage]:
+        """Connection state recovery: the event with its offset as last argument, kept in the log."""
+        args = [*codec.args_from_data(data), recovery.next_offset()]
+        encoded = codec.encode_event(self.packet_class, namespace, event, args)
+        recovery.record(namespace, room_set(to), room_set(skip), encoded, trio.current_time())
+        return encoded
 
     def _emit_with_callback(
         self, nss: NamespaceSocket, event: str, args: list[Any], callback: Callable[..., Any]

@@ -11,6 +11,7 @@ Knows nothing of HTTP or of Engine.IO's transports.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -138,7 +139,11 @@ class Server(EngineApplication):
             sent = data if data is not None or json_text is None else json_text
             self._notify_event("event_sent", sid, nss.namespace, event, sent)
         messages: Sequence[Outgoing]
-        if cache is None:
+        if self._recovery is not None:  # every sid gets its own offset: no shared encoding
+            if json_text is not None:
+                data = json.loads(json_text)
+            messages = self._recorded_event(self._recovery, nss.namespace, event, data, sid, None)
+        elif cache is None:
             if json_text is not None and codec.is_text_packet_class(self.packet_class):
                 messages = codec.encode_event_json(nss.namespace, event, json_text)
             else:
@@ -175,19 +180,25 @@ class Server(EngineApplication):
         namespace = namespace or "/"
         target = to if to is not None else room
         sids = self._rooms.recipients(namespace, target, skip_sid)
-        if not sids:
+        recovery = self._recovery if callback is None else None  # kept even with no sid connected now
+        if not sids and recovery is None:
             return
         self.events_sent += 1
         if self._event_observers:
             self._notify_event("event_sent", target, namespace, event, data)
         args = codec.args_from_data(data)
-        if callback is not None:
+        if recovery is not None:
+            encoded = self._recorded_event(recovery, namespace, event, data, target, skip_sid)
+        elif callback is not None:
             for sid in sids:
                 nss = self._lookup(sid, namespace)
                 if nss is not None:
                     self._emit_with_callback(nss, event, args, callback)
             return
-        encoded = codec.encode_event(self.packet_class, namespace, event, args)
+        else:
+            encoded = codec.encode_event(self.packet_class, namespace, event, args)
+        if not sids:
+            return
         if len(sids) == 1:
             nss = self._lookup(sids[0], namespace)
             if nss is not None:
@@ -349,6 +360,11 @@ class Server(EngineApplication):
         return self._rooms.rooms_of(nss.namespace, sid)
 
     # -- per-sid data ------------------------------------------------------------------------------------
+
+    def recovered(self, sid: str, namespace: str | None = None) -> bool:
+        """True if ``sid`` was restored by connection state recovery (Node's ``socket.recovered``)."""
+        nss = self._lookup(sid, namespace)
+        return nss is not None and nss.recovered
 
     def connected(self, sid: str, namespace: str | None = None) -> bool:
         """True while the sid is connected (its connect handler has accepted it)."""

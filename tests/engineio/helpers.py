@@ -52,6 +52,7 @@ class MemoryWebSocket:
     def __init__(self) -> None:
         self.sent: list[str | bytes] = []
         self.frames: list[bytes] = []
+        self.flushes: list[int] = []  # len(sent) + len(frames) at each flush_pending()
         self.close_code: int | None = None
         self._send_in, self._recv = trio.open_memory_channel[str | bytes](100)
 
@@ -70,6 +71,10 @@ class MemoryWebSocket:
             return False
         self.frames.append(frame)
         return True
+
+    def flush_pending(self) -> bool:
+        self.flushes.append(len(self.sent) + len(self.frames))
+        return not self.closed
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self.close_code is None:

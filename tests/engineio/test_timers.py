@@ -28,8 +28,11 @@ async def test_each_polling_socket_holds_one_timer_and_traffic_adds_none(
 async def test_a_closed_polling_socket_leaves_no_timer(nursery: trio.Nursery, autojump_clock: object) -> None:
     h = await Harness.start(nursery, FAST)
     sid = await h.open_polling()
-    assert (await h.post(sid, "1")).body == b"ok"  # the client closes
+    assert (await h.post(sid, "1")).body == b"ok"  # the client closes, no GET pending
     await h.app.disconnected.wait()
+    # The sid stays known for client_close_linger (a GET sent with the close gets "6"), then goes.
+    assert h.server.get(sid) is not None
+    await trio.sleep(FAST.client_close_linger + 0.01)
     assert h.server.get(sid) is None
     await trio.sleep(FAST.ping_interval + 1)  # the cancelled entry's time passes
     assert len(h.server.timers) == 0

@@ -23,6 +23,8 @@
 //   {"op": "disconnect"}
 //   {"op": "connect"} / {"op": "reconnect", "query": {...}, "auth": {...}}   (optional new query / auth)
 //   {"op": "wait", "ms": 100}
+//   {"op": "cut"}   close the underlying Engine.IO connection without a Socket.IO disconnect (a transport
+//                   cut: with "reconnection": true in options, the client reconnects by itself)
 // Binary: an argument {"$binary": "<base64>"} is sent as a Buffer; received Buffers are printed that way.
 // Output, one JSON object per line: {"type": "connect", "id", "recovered"}, {"type": "connect_error",
 // "message", "data"}, {"type": "disconnect", "reason"}, {"type": "event", "name", "args", "ack": bool},
@@ -169,6 +171,9 @@ async function run() {
         if (step.query !== undefined) socket.io.opts.query = step.query;
         if (step.auth !== undefined) socket.auth = step.auth;
         socket.connect();
+        break;
+      case "cut":
+        socket.io.engine.close();
         break;
       case "wait":
         await new Promise((resolve) => setTimeout(resolve, step.ms ?? 0));

@@ -41,6 +41,7 @@ class FakeSocket:
         self.closed = False
         self.close_reason: str | None = None
         self.capacity = capacity
+        self.flushes: list[int] = []  # len(sent) at each flush()
 
     def send(self, data: str | bytes | OutgoingMessage) -> None:
         if self.closed:
@@ -49,6 +50,9 @@ class FakeSocket:
         self.sent.append(data.data if isinstance(data, OutgoingMessage) else data)
         if self.capacity is not None and len(self.sent) > self.capacity:
             self.close("transport error")
+
+    def flush(self) -> None:
+        self.flushes.append(len(self.sent))
 
     def close(self, reason: str = "server disconnect") -> None:
         if not self.closed:
