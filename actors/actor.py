@@ -33,6 +33,7 @@ from actors.lifecycle import ActorState, Trigger, next_state
 from actors.mailbox import Mailbox
 from actors.messages import Act, ActorInfo, Inspect, Join, Leave, Message, Passivate, Stop
 from actors.placement import Lease
+from actors.snapshots import save_snapshot
 from actors.stores.base import FencedOut, SessionRecord, Store
 
 if TYPE_CHECKING:
@@ -386,9 +387,10 @@ class SessionActor(ActionPath):
         seqs = [[seq, eid] for seq, eid in (self._seqs or {}).items()]
         return {"v": SNAPSHOT_VERSION, "agent": agent_snap, "client_seqs": seqs}
 
-    async def _save_snapshot(self) -> None:
-        head = self.head
-        await self.host.store.save_snapshot(self.session_id, self.snapshot(), head)
+    async def _save_snapshot(self, *, release: bool = False) -> None:
+        head, snap = self.head, self.snapshot()
+        if await save_snapshot(self.host.store, self.session_id, snap, head, self.lease, release=release):
+            self.lease = None  # released with the snapshot: another node may take the session at once
         self.snapshot_event_id = head
         self.dirty = False
 
@@ -428,7 +430,7 @@ class SessionActor(ActionPath):
         await self._checkpoint("passivate:begin")
         while self._turn_done is not None:
             await self._turn_done.wait()
-        await self._save_snapshot()
+        await self._save_snapshot(release=True)
         await self._checkpoint("passivate:saved")
         leftovers = rest + self.mailbox.close()
         self.fire(Trigger.PERSISTED)

@@ -16,6 +16,7 @@ import structlog
 import trio
 
 from actors.agent import AgentFactory, load_agent_factory
+from actors.cluster.node import cluster_placement
 from actors.stores.base import Store
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
@@ -55,9 +56,12 @@ class SupervisorApp:
         self.store: Store = store if store is not None else open_store(config.store.resolved_url)
         factory = load_agent_factory(config.runtime.agent) if agent_factory is _UNSET else agent_factory
         self.metrics = Metrics()
+        self.placement = cluster_placement(
+            self.store, node_id=config.cluster.node_id, lease_ttl=config.cluster.lease_ttl
+        )
         self.supervisor = Supervisor(
             self.store, factory, config.supervisor,
-            on_event=self.metrics.on_event, on_observe=self.metrics.observe,
+            on_event=self.metrics.on_event, on_observe=self.metrics.observe, placement=self.placement,
         )
         # Inline handlers and closing a refused connection are the gateway's contract, not options.
         self.sio = Server(async_handlers=False, close_on_refusal=True, **config.socketio.server_options())

@@ -78,6 +78,13 @@ class RedisPlacement:
         state = self.states.get(session_id)
         return None if state is None else state.must_stop_at
 
+    def expired(self, now: float) -> tuple[list[Lease], float | None]:
+        """The held leases whose ``must_stop_at`` has passed (forgotten here: their owner must stop now),
+        and the earliest deadline of the others (None if no lease is held)."""
+        gone = [sid for sid, state in self.states.items() if state.must_stop_at <= now]
+        leases = [self.states.pop(sid).lease for sid in gone]
+        return leases, min((state.must_stop_at for state in self.states.values()), default=None)
+
     async def acquire(self, session_id: str) -> Lease | None:
         """The lease with a new fence, or None while another holder (any node, this one included) has it."""
         keys = SessionKeys(session_id)

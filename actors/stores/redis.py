@@ -86,6 +86,8 @@ def _text(value: bytes | None) -> str | None:
 class RedisStore:
     """``Store`` on Redis. ``url`` is a redis URL (see ``redis_url``) or a parsed ``RedisURL``."""
 
+    fenced_snapshots = True  # actors.snapshots: snapshots carry the lease's fence and may release it
+
     def __init__(
         self,
         url: str | RedisURL = "redis://127.0.0.1:6379/0",

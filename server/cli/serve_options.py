@@ -41,6 +41,8 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "shutdown_budget": ("supervisor", "shutdown_budget"),
     "log_format": ("logging", "format"),
     "log_level": ("logging", "level"),
+    "node_id": ("cluster", "node_id"),
+    "lease_ttl": ("cluster", "lease_ttl"),
 }
 """Option (its ``--dashed-name``) -> the ``[section] key`` it sets."""
 
@@ -59,8 +61,9 @@ class ServeOptions:
     port: int | None = None
     """TCP port ([http] port, default 3000); 0 picks a free one."""
     store: str | None = None
-    """Store URL ([store] url): sqlite:///relative.db, sqlite:////absolute.db or memory://. Default: SQLite
-    in the data dir."""
+    """Store URL ([store] url): sqlite:///relative.db, sqlite:////absolute.db, memory://, or
+    redis://HOST:PORT/DB (rediss:// for TLS; nodes sharing a Redis form a cluster). Default: SQLite in the
+    data dir."""
     data_dir: Path | None = None
     """Directory for the SQLite database and the admin token file ([store] data_dir, default data)."""
     close_delay: str | None = None
@@ -99,6 +102,11 @@ class ServeOptions:
     """'json', 'console' or 'auto' (console on a terminal) ([logging] format)."""
     log_level: str | None = None
     """debug, info, warning or error ([logging] level, default info)."""
+    node_id: str | None = None
+    """This node's name in a cluster's leases ([cluster] node_id, default <hostname>-<pid>)."""
+    lease_ttl: float | None = None
+    """Seconds a session's lease lives without renewal ([cluster] lease_ttl, default 10; renewed every
+    TTL/3). After a crash another node takes the session over within about this long."""
 
     def settings(self) -> list[Setting]:
         """The options given, as configuration settings (source: the option's name)."""
