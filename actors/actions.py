@@ -41,7 +41,8 @@ class ActionPath:
         def _wake(self) -> None: ...
 
         async def _append(
-            self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None
+            self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None,
+            inbox_ids: list[str | None] | None = None,
         ) -> list[StoredEvent]: ...
 
         async def _turns(self) -> None: ...
@@ -97,8 +98,11 @@ class ActionPath:
             prefixes.append(prefix)
         if not accepted:
             return
+        inbox_ids = [act.inbox_id for act, _ in accepted]
         try:
-            events = await self._append([payload for _, payload in accepted], prefixes)
+            events = await self._append(
+                [payload for _, payload in accepted], prefixes, inbox_ids if any(inbox_ids) else None
+            )
         except BaseException as exc:
             error = ActorError(f"could not persist the action: {type(exc).__name__}")
             for act, _ in accepted:

@@ -28,13 +28,13 @@ from actors.config import SupervisorConfig
 from actors.connection import Connection
 from actors.events import OutboundEvent, StoredEvent
 from actors.fanout import FanOut
+from actors.fenced_writes import append_fenced, save_snapshot
 from actors.leases import LOST_LEASE
 from actors.lifecycle import ActorState, Trigger, next_state
 from actors.mailbox import Mailbox
 from actors.messages import Act, ActorInfo, Inspect, Join, Leave, Message, Passivate, Stop
 from actors.placement import Lease
-from actors.snapshots import save_snapshot
-from actors.stores.base import FencedOut, SessionRecord, Store
+from actors.stores.base import SessionRecord, Store
 
 if TYPE_CHECKING:
     from actors.timers import Timer
@@ -318,10 +318,12 @@ class SessionActor(ActionPath):
             self.last_activity = trio.current_time()
 
     async def _append(
-        self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None
+        self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None,
+        inbox_ids: list[str | None] | None = None,
     ) -> list[StoredEvent]:
         """Append (durable), then fan out. Serialised so ids are allocated and committed in order.
-        ``prefixes``: per payload, its JSON text minus the closing brace if known (``StoredEvent.create``)."""
+        ``prefixes``: per payload, its JSON text minus the closing brace if known (``StoredEvent.create``);
+        ``inbox_ids``: per payload, the routed action it answers (cluster mode)."""
         lock = self._append_lock
         assert lock is not None
         try:
@@ -337,11 +339,7 @@ class SessionActor(ActionPath):
                     StoredEvent.create(first + k, p, prefix)
                     for k, (p, prefix) in enumerate(zip(payloads, prefixes, strict=True))
                 ]
-            lease = self.lease
-            if lease is LOST_LEASE:
-                raise FencedOut(f"session {self.session_id}: the placement lease was lost")
-            fence = None if lease is None else lease.fence
-            await self.host.store.append(self.session_id, events, fence=fence)
+            await append_fenced(self.host.store, self.session_id, events, self.lease, inbox_ids)
             self.head = events[-1].id
             self.dirty = True
             self.last_activity = trio.current_time()

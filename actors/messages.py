@@ -65,6 +65,8 @@ class Act:
     reply: Reply[ActResult] | None = None
     client_seq: int | str | None = None
     action_json: str | None = None
+    inbox_id: str | None = None
+    """Cluster mode: the id of the routed action in the session's inbox (stored with its event)."""
 
 
 @dataclass(frozen=True, slots=True)

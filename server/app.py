@@ -16,8 +16,9 @@ import structlog
 import trio
 
 from actors.agent import AgentFactory, load_agent_factory
-from actors.cluster.node import cluster_placement
+from actors.cluster.node import ClusterNode, cluster_placement
 from actors.stores.base import Store
+from actors.stores.redis import RedisStore
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
 from server.adminui import AdminNamespace, AdminUiConfig
@@ -63,6 +64,10 @@ class SupervisorApp:
             self.store, factory, config.supervisor,
             on_event=self.metrics.on_event, on_observe=self.metrics.observe, placement=self.placement,
         )
+        self.cluster: ClusterNode | None = None
+        if self.placement is not None:
+            assert isinstance(self.store, RedisStore)
+            self.cluster = ClusterNode(self.store, self.placement, self.supervisor)
         # Inline handlers and closing a refused connection are the gateway's contract, not options.
         self.sio = Server(async_handlers=False, close_on_refusal=True, **config.socketio.server_options())
         self.sio.add_instrumentation(self.metrics.socketio)
@@ -114,6 +119,8 @@ class SupervisorApp:
                 self._cancel = scope
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self.supervisor.run)
+                    if self.cluster is not None:
+                        await nursery.start(self.cluster.run)
                     await nursery.start(self.web.dashboard.run)
                     if self.admin_ui is not None:
                         await nursery.start(self.admin_ui.run)

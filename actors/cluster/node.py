@@ -1,18 +1,25 @@
-"""One node's cluster wiring: the placement a store calls for (Redis: fenced leases shared by every node).
+"""One node's cluster wiring: the placement a store calls for, and the node's cluster tasks.
 
-Owns: ``cluster_placement``. Given the node's store, returns the ``RedisPlacement`` a ``RedisStore`` needs
-(and makes that store refuse unfenced appends, so nothing can write past the lease), or None for a
-single-node store (the supervisor then uses ``LocalPlacement``). Knows nothing of ``server`` or of
-configuration files: the caller passes the node id and the lease TTL.
+Owns: ``cluster_placement`` and ``ClusterNode``. ``cluster_placement``: given the node's store, the
+``RedisPlacement`` a ``RedisStore`` needs (and that store then refuses unfenced appends, so nothing can
+write past the lease), or None for a single-node store (the supervisor uses ``LocalPlacement``).
+``ClusterNode``: doorbells, the inbox reader, and the service of sessions other nodes own. Knows nothing
+of ``server`` or of configuration files: the caller passes the node id and the lease TTL.
 """
 
 from __future__ import annotations
 
+import trio
+
+from actors.cluster.doorbells import Doorbells
+from actors.cluster.inbox_reader import InboxReader
 from actors.cluster.placement import RedisPlacement
+from actors.cluster.remote import Answers, RemoteSessions
 from actors.stores.base import Store
 from actors.stores.redis import RedisStore
+from actors.supervisor import Supervisor
 
-__all__ = ["cluster_placement"]
+__all__ = ["ClusterNode", "cluster_placement"]
 
 
 def cluster_placement(store: Store, *, node_id: str, lease_ttl: float) -> RedisPlacement | None:
@@ -24,3 +31,32 @@ def cluster_placement(store: Store, *, node_id: str, lease_ttl: float) -> RedisP
         # A call that hangs for the whole timeout must not outlive the lease it was made under.
         store.timeout = max(0.2, lease_ttl / 3)
     return RedisPlacement(store, node_id, lease_ttl=lease_ttl)
+
+
+class ClusterNode:
+    """This node's cluster tasks: the doorbells, the inbox reader of the sessions it owns, and the service
+    of sessions other nodes own (``RemoteSessions``, installed as the supervisor's ``remote`` hook)."""
+
+    def __init__(self, store: RedisStore, placement: RedisPlacement, supervisor: Supervisor) -> None:
+        self.store = store
+        self.placement = placement
+        self.supervisor = supervisor
+        self.doorbells = Doorbells(store)
+        self.answers = Answers()
+        self.inbox = InboxReader(store, placement, self.doorbells, supervisor, self.answers)
+        self.remote = RemoteSessions(
+            store, placement, self.doorbells, supervisor, self.answers, self.inbox.kick
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled; the supervisor sends other nodes' sessions here once this has started."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.doorbells.run)
+            await nursery.start(self.inbox.run)
+            await nursery.start(self.remote.run)
+            self.supervisor.remote = self.remote
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self.supervisor.remote = None
