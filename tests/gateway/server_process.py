@@ -54,6 +54,19 @@ class ServerProcess:
         self._proc: subprocess.Popen[str] | None = None
 
     @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def pause(self) -> None:
+        """SIGSTOP (a stalled process: its sockets stay open)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
