@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from actors.agent import Agent
-from actors.errors import ActorError, AgentBusy, InvalidAction
+from actors.errors import ActorError, AgentBusy, InvalidAction, StoreUnavailable
 from actors.events import StoredEvent, canonical_json, utc_timestamp
 from actors.messages import Act, ActResult
+from actors.stores.base import Unavailable
 
 if TYPE_CHECKING:
     from actors.actor import ActorHost
@@ -104,7 +105,9 @@ class ActionPath:
                 [payload for _, payload in accepted], prefixes, inbox_ids if any(inbox_ids) else None
             )
         except BaseException as exc:
-            error = ActorError(f"could not persist the action: {type(exc).__name__}")
+            error = (StoreUnavailable if isinstance(exc, Unavailable) else ActorError)(
+                f"could not persist the action: {type(exc).__name__}"
+            )
             for act, _ in accepted:
                 _fail(act, error)
             for act, _ in duplicates:

@@ -304,9 +304,10 @@ class SessionActor(ActionPath):
             self.mailbox.wake()
 
     def close_connections(self, status: OutboundEvent | None, reason: str) -> None:
-        """Send ``status`` to every connection of the session, then close them."""
-        self.conns = _NO_CONNS
-        self.host.fanout.close_all(self.session_id, status, reason)
+        """Send ``status`` to every connection of the session, then close them (none if handed off)."""
+        had, self.conns = self.conns, _NO_CONNS
+        if had:
+            self.host.fanout.close_all(self.session_id, status, reason)
 
     def mailbox_poke(self) -> None:
         """Wake the loop so it re-checks quiescence (a turn ended)."""

@@ -27,13 +27,16 @@ from actors.config import SupervisorConfig
 from actors.errors import ActorError, SessionFailed, SessionNotFound, SupervisorClosed
 from actors.events import OutboundEvent
 from actors.eviction import Eviction
-from actors.leases import Leases
+from actors.leases import LOST_LEASE, Leases
 from actors.lifecycle import ActorState, Trigger
 from actors.messages import Message, Stop
 from actors.placement import Placement
 from actors.registry import Registry
 from actors.restart import RestartBudget, RestartPolicy
-from actors.stores.base import Store
+from actors.stores.base import FencedOut, Store, Unavailable
+
+if TYPE_CHECKING:
+    from actors.supervisor import RemoteSessions
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +55,7 @@ class Incarnations:
         registry: Registry
         eviction: Eviction
         _leases: Leases
+        remote: RemoteSessions | None
         _budgets: dict[str, RestartBudget]
         _limiter: trio.CapacityLimiter
         _nursery: trio.Nursery | None
@@ -139,9 +143,19 @@ class Incarnations:
         self._reject(leftovers, error)
 
     def _lease_lost(self, actor: SessionActor) -> None:
-        """Another node may own the session now: never append again, and end the incarnation."""
+        """Another node may own the session now: never append again, and end the incarnation. In cluster
+        mode its connections stay up, fed from the shared log (``remote.adopt``), and the lease is given up
+        as soon as Redis answers (it may still be ours: a failed renewal, a store outage)."""
         log.warning("lease.lost", session_id=actor.session_id)
         self.count("leases_lost")
+        lease = actor.lease
+        remote = self.remote
+        if remote is not None:
+            if actor.conns:
+                conn_ids, actor.conns = list(actor.conns), {}
+                remote.adopt(actor.session_id, conn_ids, actor.head)
+            if lease is not None and lease is not LOST_LEASE and self._nursery is not None:
+                self._nursery.start_soon(self._leases.release_when_possible, lease)
         actor.lose_lease()
         actor.killed = True  # no restart here; the next message rehydrates wherever placement says
         if actor.state in (S.FAILED, S.CRASHED):
@@ -157,6 +171,11 @@ class Incarnations:
         log.error("actor.crashed", state=actor.state.value, exc_info=exc)
         self.count("crashes")
         actor.crashed()
+        if self.remote is not None and isinstance(exc, Unavailable | FencedOut):
+            # Cluster mode: the append's outcome is unknown (or another node owns the session): stand down;
+            # the next incarnation, here or elsewhere, rehydrates from what the store really holds.
+            self._lease_lost(actor)
+            return None
         if actor.killed or self._closing:
             # Being killed, or the server is shutting down: no restart (the log is durable; a kill skips the
             # snapshot anyway, and shutdown would otherwise wait its whole budget for a passivation the

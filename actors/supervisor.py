@@ -70,6 +70,10 @@ class RemoteSessions(Protocol):
         """True: handled (another node owns the session); False: host it here as usual."""
         ...
 
+    def adopt(self, session_id: str, conn_ids: list[str], head: int) -> None:
+        """Keep serving these connections from the shared log (their incarnation stood down)."""
+        ...
+
 
 class Supervisor(Incarnations):
     def __init__(

@@ -169,6 +169,11 @@ class SupervisorApp:
         return {"sessionId": session_id, "state": info.state if info is not None else "passivated"}
 
     async def _healthz(self, request: Request) -> Response:
+        if self.cluster is not None:
+            problem = await self.cluster.health_problem()
+            if problem is not None:
+                return Response.json(503, {"status": "unhealthy", "reason": problem,
+                                           "live_sessions": self.supervisor.live_count})
         return Response.json(200, {"status": "ok", "live_sessions": self.supervisor.live_count})
 
 

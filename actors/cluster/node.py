@@ -15,7 +15,7 @@ from actors.cluster.doorbells import Doorbells
 from actors.cluster.inbox_reader import InboxReader
 from actors.cluster.placement import RedisPlacement
 from actors.cluster.remote import Answers, RemoteSessions
-from actors.stores.base import Store
+from actors.stores.base import Store, StoreError
 from actors.stores.redis import RedisStore
 from actors.supervisor import Supervisor
 
@@ -42,11 +42,21 @@ class ClusterNode:
         self.placement = placement
         self.supervisor = supervisor
         self.doorbells = Doorbells(store)
+        self.redis_latency: float | None = None  # seconds of the last health PING
         self.answers = Answers()
         self.inbox = InboxReader(store, placement, self.doorbells, supervisor, self.answers)
         self.remote = RemoteSessions(
             store, placement, self.doorbells, supervisor, self.answers, self.inbox.kick
         )
+
+    async def health_problem(self) -> str | None:
+        """None while Redis answers a PING within a second; otherwise why this node is unhealthy."""
+        try:
+            with trio.fail_after(1.0):
+                self.redis_latency = await self.store.ping()
+        except (StoreError, trio.TooSlowError) as exc:
+            return f"redis unreachable: {exc}"
+        return None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run until cancelled; the supervisor sends other nodes' sessions here once this has started."""

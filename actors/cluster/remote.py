@@ -29,7 +29,7 @@ import trio
 from actors.cluster.doorbells import Doorbells
 from actors.cluster.inbox import route
 from actors.cluster.tail import open_tail
-from actors.errors import ActorError, SessionForbidden, SessionNotFound
+from actors.errors import ActorError, SessionForbidden, SessionNotFound, StoreUnavailable
 from actors.events import canonical_json
 from actors.fanout import FanOut
 from actors.messages import Act, ActResult, Join, Leave, Message
@@ -41,16 +41,12 @@ if TYPE_CHECKING:
     from actors.cluster.placement import RedisPlacement
     from actors.introspection import SessionInfo
 
-__all__ = ["ANSWER_TIMEOUT", "Answers", "RemoteSessions", "StoreUnavailable"]
+__all__ = ["ANSWER_TIMEOUT", "Answers", "RemoteSessions"]
 
 log = structlog.get_logger(__name__)
 
 ANSWER_TIMEOUT = 30.0  # seconds a routed action waits for its event before its ack is an error
 _DONE_KEPT = 4096  # answers seen before their waiter registered (bounded)
-
-
-class StoreUnavailable(ActorError):
-    """The shared store did not answer: the action was not routed (the gateway acks it with an error)."""
 
 
 class Host(Protocol):
@@ -175,6 +171,17 @@ class RemoteSessions:
             await tailed.ready.wait()  # subscribed: nothing appended from here on can be missed
         self.host.fanout.attach(session_id, msg.conn, msg.latest_event_id)
         return True
+
+    def adopt(self, session_id: str, conn_ids: list[str], head: int) -> None:
+        """Connections of an incarnation that had to stand down (lease lost, store unreachable): they stay
+        attached to the fan-out and are fed from the log by a tail, whoever owns the session next."""
+        tailed = self._tailed.get(session_id)
+        if tailed is None:
+            tailed = self._tailed[session_id] = _Tailed()
+            if self._nursery is None:
+                return
+            self._nursery.start_soon(self._tail, session_id, tailed, head)
+        tailed.conns.update(conn_ids)
 
     def _leave(self, session_id: str, conn_id: str) -> bool:
         tailed = self._tailed.get(session_id)
