@@ -171,6 +171,8 @@ class Incarnations:
         log.error("actor.crashed", state=actor.state.value, exc_info=exc)
         self.count("crashes")
         actor.crashed()
+        if isinstance(exc, FencedOut):
+            self.count("fenced_refusals")
         if self.remote is not None and isinstance(exc, Unavailable | FencedOut):
             # Cluster mode: the append's outcome is unknown (or another node owns the session): stand down;
             # the next incarnation, here or elsewhere, rehydrates from what the store really holds.

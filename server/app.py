@@ -22,6 +22,7 @@ from actors.stores.redis import RedisStore
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
 from server.adminui import AdminNamespace, AdminUiConfig
+from server.cluster_metrics import ClusterCollector
 from server.config import Config
 from server.config_toml import as_dict
 from server.gateway.auth import Authenticator, build_authenticator
@@ -89,7 +90,10 @@ class SupervisorApp:
         self.admin = OperatorApi(
             token=self.admin_token, supervisor=self.supervisor, gateway=self.gateway, sio=self.sio,
             metrics=self.metrics, started_at=self.started_at, config_view=as_dict(config, mask=True),
+            cluster=self.cluster,
         )
+        if self.cluster is not None:
+            self.metrics.registry.register(ClusterCollector(self.cluster.counters))
         self.admin.mount(self.router)
         self.web = mount_web(
             self.router, sio=self.sio, admin=self.admin.handle, token=self.admin_token,

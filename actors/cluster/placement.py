@@ -63,6 +63,8 @@ class RedisPlacement:
         # The owner stops this long before the lease can expire in Redis (1 s for the default 10 s TTL).
         self.safety_margin = safety_margin if safety_margin is not None else min(1.0, lease_ttl / 10)
         self.states: dict[str, LeaseState] = {}  # session id -> the lease this node holds
+        self.takeovers = 0  # leases acquired after another holder had them (crash, pause, passivation)
+        self._refused: set[str] = set()  # sessions whose last acquire found another holder
 
     def __repr__(self) -> str:
         return f"RedisPlacement(node_id={self.node_id!r}, lease_ttl={self.lease_ttl})"
@@ -96,7 +98,12 @@ class RedisPlacement:
             session_id,
         )
         if int(reply[0]) != 1:
+            if len(self._refused) < 100_000:
+                self._refused.add(session_id)
             return None
+        if session_id in self._refused:
+            self._refused.discard(session_id)
+            self.takeovers += 1
         lease = Lease(session_id, self.node_id, int(reply[1]))
         self.states[session_id] = LeaseState(lease, sent + self.lease_ttl - self.safety_margin)
         return lease
