@@ -20,6 +20,7 @@ from actors.agent import Agent
 from actors.errors import ActorError, AgentBusy, InvalidAction, StoreUnavailable
 from actors.events import StoredEvent, canonical_json, utc_timestamp
 from actors.messages import Act, ActResult
+from actors.placement import Lease
 from actors.stores.base import Unavailable
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class ActionPath:
     if TYPE_CHECKING:
         host: ActorHost
         agent: Agent | None
+        lease: Lease | None
         _nursery: trio.Nursery | None
 
         def _wake(self) -> None: ...
@@ -59,7 +61,10 @@ class ActionPath:
         room = cfg.agent_queue_size - len(self._backlog or ()) if self.agent is not None else len(acts)
         timestamp = utc_timestamp()
         stamp = None  # the JSON of the fields added to every action, made once the first one needs it
+        lease = self.lease
         for act in acts:
+            if act.inbox_fence is not None and (lease is None or lease.fence != act.inbox_fence):
+                continue  # read from the inbox under another lease: the current owner reads it again
             action = act.action
             if not isinstance(action, dict) or not isinstance(action.get("action"), str):
                 _fail(act, InvalidAction("an action must be an object with a string 'action' field"))

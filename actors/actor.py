@@ -388,8 +388,9 @@ class SessionActor(ActionPath):
 
     async def _save_snapshot(self, *, release: bool = False) -> None:
         head, snap = self.head, self.snapshot()
-        if await save_snapshot(self.host.store, self.session_id, snap, head, self.lease, release=release):
-            self.lease = None  # released with the snapshot: another node may take the session at once
+        # Released with the snapshot when ``release``: another node may take the session at once (the
+        # supervisor's release that follows is a harmless compare-and-delete that forgets it here too).
+        await save_snapshot(self.host.store, self.session_id, snap, head, self.lease, release=release)
         self.snapshot_event_id = head
         self.dirty = False
 

@@ -116,6 +116,14 @@ class Incarnations:
                 actor.not_found = True
                 owner = await self.placement.owner_of(sid)
                 self.count("refused", reason="placement")
+                if self.remote is not None and self._nursery is not None:
+                    # Cluster mode: another node won the session; its messages go there instead.
+                    leftovers = actor.mailbox.close()
+                    actor.fire(Trigger.STOPPED)
+                    self._remove(actor)
+                    for msg in leftovers:
+                        self._nursery.start_soon(self._reroute, sid, msg)
+                    return False
                 self._end_unloaded(actor, SessionNotFound(f"session {sid} is hosted by {owner}"))
                 return False
             record = await self.store.load(sid)
@@ -135,6 +143,16 @@ class Incarnations:
         self.observe("rehydrate_seconds", time.perf_counter() - started)
         self.eviction.account_user(actor)
         return True
+
+    async def _reroute(self, session_id: str, msg: Message) -> None:
+        remote = self.remote
+        try:
+            if remote is not None and await remote.deliver(session_id, msg, user_id=None):
+                return
+            error: ActorError = SessionNotFound(f"session {session_id} is hosted by another node")
+        except ActorError as exc:
+            error = exc
+        self._reject([msg], error)
 
     def _end_unloaded(self, actor: SessionActor, error: ActorError) -> None:
         leftovers = actor.mailbox.close()

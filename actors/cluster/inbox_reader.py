@@ -34,6 +34,8 @@ __all__ = ["InboxReader"]
 
 log = structlog.get_logger(__name__)
 
+MAX_POSITIONS = 100_000  # sessions whose last handed-over inbox id this node remembers
+
 
 class Host(Protocol):
     async def deliver(self, session_id: str, msg: Message, *, user_id: str | None = None,
@@ -129,8 +131,9 @@ class InboxReader:
             await trio.sleep(self.poll_interval)
             for session_id in list(self.placement.states):
                 self.kick(session_id)
-            for session_id in [s for s in self.positions if s not in self.placement.states]:
-                del self.positions[session_id]
+            # Positions outlive leases (see _pull); the oldest go first beyond the bound.
+            while len(self.positions) > MAX_POSITIONS:
+                del self.positions[next(iter(self.positions))]
 
     async def _pull(self, session_id: str) -> None:
         state = self.placement.states.get(session_id)
@@ -138,6 +141,8 @@ class InboxReader:
             return  # not ours (any more)
         fence = state.lease.fence
         known = self.positions.get(session_id)
+        # Under a new lease, resume after what the log answers: acts handed over under an earlier lease
+        # and not appended are dropped by whichever incarnation gets them (Act.inbox_fence).
         after = known[1] if known is not None and known[0] == fence else (
             await self.store.inbox_position(session_id)
         )
@@ -148,12 +153,13 @@ class InboxReader:
             for entry in entries:
                 action: Any = json.loads(entry.action)
                 act = Act(None, action, _Relay(self.answers, entry.inbox_id), None,
-                          action_json=entry.action, inbox_id=entry.inbox_id)
+                          action_json=entry.action, inbox_id=entry.inbox_id, inbox_fence=fence)
                 try:
                     await self.host.deliver(session_id, act, create=False)
                 except ActorError as exc:
                     self.answers.resolve(entry.inbox_id, exc)
                 after = entry.inbox_id
+                self.positions.pop(session_id, None)  # re-inserted last: the bound drops the oldest
                 self.positions[session_id] = (fence, after)
                 self.handed_over += 1
             if len(entries) < 512:
