@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from actors.agent_runtime import AgentTurns
-from actors.errors import ActorError, AgentBusy, InvalidAction
+from actors.errors import ActorError, AgentBusy, InvalidAction, StoreUnavailable
 from actors.events import StoredEvent, canonical_json, utc_timestamp
 from actors.lifespan import AnyAgent
 from actors.messages import Act, ActResult
+from actors.placement import Lease
+from actors.stores.base import Unavailable
 
 if TYPE_CHECKING:
     from actors.actor import ActorHost
@@ -35,12 +37,14 @@ class ActionPath(AgentTurns):
     if TYPE_CHECKING:
         host: ActorHost
         agent: AnyAgent | None
+        lease: Lease | None
         _nursery: trio.Nursery | None
 
         def _wake(self) -> None: ...
 
         async def _append(
-            self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None
+            self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None,
+            inbox_ids: list[str | None] | None = None,
         ) -> list[StoredEvent]: ...
 
 
@@ -55,7 +59,10 @@ class ActionPath(AgentTurns):
         room = cfg.agent_queue_size - len(self._backlog or ()) if self.agent is not None else len(acts)
         timestamp = utc_timestamp()
         stamp = None  # the JSON of the fields added to every action, made once the first one needs it
+        lease = self.lease
         for act in acts:
+            if act.inbox_fence is not None and (lease is None or lease.fence != act.inbox_fence):
+                continue  # read from the inbox under another lease: the current owner reads it again
             action = act.action
             if not isinstance(action, dict) or not isinstance(action.get("action"), str):
                 _fail(act, InvalidAction("an action must be an object with a string 'action' field"))
@@ -95,10 +102,15 @@ class ActionPath(AgentTurns):
             prefixes.append(prefix)
         if not accepted:
             return
+        inbox_ids = [act.inbox_id for act, _ in accepted]
         try:
-            events = await self._append([payload for _, payload in accepted], prefixes)
+            events = await self._append(
+                [payload for _, payload in accepted], prefixes, inbox_ids if any(inbox_ids) else None
+            )
         except BaseException as exc:
-            error = ActorError(f"could not persist the action: {type(exc).__name__}")
+            error = (StoreUnavailable if isinstance(exc, Unavailable) else ActorError)(
+                f"could not persist the action: {type(exc).__name__}"
+            )
             for act, _ in accepted:
                 _fail(act, error)
             for act, _ in duplicates:

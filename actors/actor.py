@@ -27,13 +27,14 @@ from actors.config import SupervisorConfig
 from actors.connection import Connection
 from actors.events import OutboundEvent, StoredEvent
 from actors.fanout import FanOut
+from actors.fenced_writes import append_fenced, save_snapshot
 from actors.leases import LOST_LEASE
 from actors.lifecycle import ActorState, Trigger, next_state
 from actors.lifespan import AnyAgent
 from actors.mailbox import Mailbox
 from actors.messages import Act, ActorInfo, Inspect, Join, Leave, Message, Passivate, Stop
 from actors.placement import Lease
-from actors.stores.base import FencedOut, SessionRecord, Store
+from actors.stores.base import SessionRecord, Store
 
 if TYPE_CHECKING:
     from actors.timers import Timer
@@ -305,9 +306,10 @@ class SessionActor(ActionPath):
             self.mailbox.wake()
 
     def close_connections(self, status: OutboundEvent | None, reason: str) -> None:
-        """Send ``status`` to every connection of the session, then close them."""
-        self.conns = _NO_CONNS
-        self.host.fanout.close_all(self.session_id, status, reason)
+        """Send ``status`` to every connection of the session, then close them (none if handed off)."""
+        had, self.conns = self.conns, _NO_CONNS
+        if had:
+            self.host.fanout.close_all(self.session_id, status, reason)
 
     def mailbox_poke(self) -> None:
         """Wake the loop so it re-checks quiescence (a turn ended)."""
@@ -319,10 +321,12 @@ class SessionActor(ActionPath):
             self.last_activity = trio.current_time()
 
     async def _append(
-        self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None
+        self, payloads: list[dict[str, Any]], prefixes: list[str | None] | None = None,
+        inbox_ids: list[str | None] | None = None,
     ) -> list[StoredEvent]:
         """Append (durable), then fan out. Serialised so ids are allocated and committed in order.
-        ``prefixes``: per payload, its JSON text minus the closing brace if known (``StoredEvent.create``)."""
+        ``prefixes``: per payload, its JSON text minus the closing brace if known (``StoredEvent.create``);
+        ``inbox_ids``: per payload, the routed action it answers (cluster mode)."""
         lock = self._append_lock
         assert lock is not None
         try:
@@ -338,11 +342,7 @@ class SessionActor(ActionPath):
                     StoredEvent.create(first + k, p, prefix)
                     for k, (p, prefix) in enumerate(zip(payloads, prefixes, strict=True))
                 ]
-            lease = self.lease
-            if lease is LOST_LEASE:
-                raise FencedOut(f"session {self.session_id}: the placement lease was lost")
-            fence = None if lease is None else lease.fence
-            await self.host.store.append(self.session_id, events, fence=fence)
+            await append_fenced(self.host.store, self.session_id, events, self.lease, inbox_ids)
             self.head = events[-1].id
             self.dirty = True
             self.last_activity = trio.current_time()
@@ -359,9 +359,11 @@ class SessionActor(ActionPath):
         seqs = [[seq, eid] for seq, eid in (self._seqs or {}).items()]
         return {"v": SNAPSHOT_VERSION, "agent": agent_snap, "client_seqs": seqs}
 
-    async def _save_snapshot(self) -> None:
-        head = self.head
-        await self.host.store.save_snapshot(self.session_id, self.snapshot(), head)
+    async def _save_snapshot(self, *, release: bool = False) -> None:
+        head, snap = self.head, self.snapshot()
+        # Released with the snapshot when ``release``: another node may take the session at once (the
+        # supervisor's release that follows is a harmless compare-and-delete that forgets it here too).
+        await save_snapshot(self.host.store, self.session_id, snap, head, self.lease, release=release)
         self.snapshot_event_id = head
         self.dirty = False
 
@@ -400,7 +402,7 @@ class SessionActor(ActionPath):
         await self._checkpoint("passivate:begin")
         while self._turn_done is not None:
             await self._turn_done.wait()
-        await self._save_snapshot()
+        await self._save_snapshot(release=True)
         await self._checkpoint("passivate:saved")
         self.host.count("passivations", reason=msg.reason)
         self._end(rest, Trigger.PERSISTED, normal_exit=False)

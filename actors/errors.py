@@ -13,6 +13,12 @@ class ActorError(Exception):
     code = "ACTOR_ERROR"
 
 
+class StoreUnavailable(ActorError):
+    """The store did not answer: the action was not acknowledged (its outcome may be unknown; retry)."""
+
+    code = "STORE_UNAVAILABLE"
+
+
 class MailboxFull(ActorError):
     """The session's mailbox is at capacity: the message was not accepted (the sender may retry later)."""
 

@@ -28,14 +28,17 @@ from actors.config import SupervisorConfig
 from actors.errors import ActorError, SessionFailed, SessionNotFound, SupervisorClosed
 from actors.events import OutboundEvent
 from actors.eviction import Eviction
-from actors.leases import Leases
+from actors.leases import LOST_LEASE, Leases
 from actors.lifecycle import ActorState, Trigger
 from actors.lifespan import SessionAgentFactory, create_agent
 from actors.messages import Message, Stop
 from actors.placement import Placement
 from actors.registry import Registry
 from actors.restart import RestartBudget, RestartPolicy
-from actors.stores.base import Store
+from actors.stores.base import FencedOut, Store, Unavailable
+
+if TYPE_CHECKING:
+    from actors.supervisor import RemoteSessions
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +57,7 @@ class Incarnations:
         registry: Registry
         eviction: Eviction
         _leases: Leases
+        remote: RemoteSessions | None
         _budgets: dict[str, RestartBudget]
         _limiter: trio.CapacityLimiter
         _nursery: trio.Nursery | None
@@ -117,6 +121,14 @@ class Incarnations:
                 actor.not_found = True
                 owner = await self.placement.owner_of(sid)
                 self.count("refused", reason="placement")
+                if self.remote is not None and self._nursery is not None:
+                    # Cluster mode: another node won the session; its messages go there instead.
+                    leftovers = actor.mailbox.close()
+                    actor.fire(Trigger.STOPPED)
+                    self._remove(actor)
+                    for msg in leftovers:
+                        self._nursery.start_soon(self._reroute, sid, msg)
+                    return False
                 self._end_unloaded(actor, SessionNotFound(f"session {sid} is hosted by {owner}"))
                 return False
             record = await self.store.load(sid)
@@ -138,6 +150,16 @@ class Incarnations:
         self.eviction.account_user(actor)
         return True
 
+    async def _reroute(self, session_id: str, msg: Message) -> None:
+        remote = self.remote
+        try:
+            if remote is not None and await remote.deliver(session_id, msg, user_id=None):
+                return
+            error: ActorError = SessionNotFound(f"session {session_id} is hosted by another node")
+        except ActorError as exc:
+            error = exc
+        self._reject([msg], error)
+
     def _end_unloaded(self, actor: SessionActor, error: ActorError) -> None:
         leftovers = actor.mailbox.close()
         actor.fire(Trigger.STOPPED)
@@ -145,9 +167,19 @@ class Incarnations:
         self._reject(leftovers, error)
 
     def _lease_lost(self, actor: SessionActor) -> None:
-        """Another node may own the session now: never append again, and end the incarnation."""
+        """Another node may own the session now: never append again, and end the incarnation. In cluster
+        mode its connections stay up, fed from the shared log (``remote.adopt``), and the lease is given up
+        as soon as Redis answers (it may still be ours: a failed renewal, a store outage)."""
         log.warning("lease.lost", session_id=actor.session_id)
         self.count("leases_lost")
+        lease = actor.lease
+        remote = self.remote
+        if remote is not None:
+            if actor.conns:
+                conn_ids, actor.conns = list(actor.conns), {}
+                remote.adopt(actor.session_id, conn_ids, actor.head)
+            if lease is not None and lease is not LOST_LEASE and self._nursery is not None:
+                self._nursery.start_soon(self._leases.release_when_possible, lease)
         actor.lose_lease()
         actor.killed = True  # no restart here; the next message rehydrates wherever placement says
         if actor.state in (S.FAILED, S.CRASHED):
@@ -163,6 +195,13 @@ class Incarnations:
         log.error("actor.crashed", state=actor.state.value, exc_info=exc)
         self.count("crashes")
         actor.crashed()
+        if isinstance(exc, FencedOut):
+            self.count("fenced_refusals")
+        if self.remote is not None and isinstance(exc, Unavailable | FencedOut):
+            # Cluster mode: the append's outcome is unknown (or another node owns the session): stand down;
+            # the next incarnation, here or elsewhere, rehydrates from what the store really holds.
+            self._lease_lost(actor)
+            return None
         if actor.killed or self._closing:
             # Being killed, or the server is shutting down: no restart (the log is durable; a kill skips the
             # snapshot anyway, and shutdown would otherwise wait its whole budget for a passivation the

@@ -27,6 +27,11 @@ LOST_LEASE = Lease("", "", -1)
 """A holder's ``lease`` once it could not be renewed: never released, never renewed, never appended with."""
 
 
+TAKEOVER_POLL = 0.1
+"""Seconds between attempts to take a lease another holder has (poll, never keyspace events: CLUSTER.md
+says 250 ms; 100 ms keeps a takeover well inside TTL + 250 ms on a loaded machine)."""
+
+
 class Leaseholder(Protocol):
     session_id: str
     lease: Lease | None
@@ -48,11 +53,22 @@ class Leases:
         return self.placement.renew_interval
 
     async def acquire(self, holder: Leaseholder) -> bool:
-        """Take ``holder``'s lease; False when another node holds the session."""
+        """Take ``holder``'s lease; False when another node holds the session.
+
+        With expiring leases (``lease_ttl`` on the placement), a lease held elsewhere is polled for every
+        ``TAKEOVER_POLL`` seconds until it could have expired (TTL plus one poll): the holder may be a
+        crashed process (this node before a restart, or a dead node) whose lease nobody will release."""
         local = self._local
-        lease = local.acquire_nowait(holder.session_id) if local is not None else (
-            await self.placement.acquire(holder.session_id)
-        )
+        if local is not None:
+            holder.lease = local.acquire_nowait(holder.session_id)
+            return True
+        lease = await self.placement.acquire(holder.session_id)
+        ttl = getattr(self.placement, "lease_ttl", None)
+        if lease is None and isinstance(ttl, int | float):
+            deadline = trio.current_time() + ttl + TAKEOVER_POLL
+            while lease is None and trio.current_time() < deadline:
+                await trio.sleep(TAKEOVER_POLL)
+                lease = await self.placement.acquire(holder.session_id)
         if lease is None:
             return False
         holder.lease = lease
@@ -68,22 +84,63 @@ class Leases:
         elif nursery is not None:
             nursery.start_soon(self.placement.release, lease)
 
+    async def release_when_possible(self, lease: Lease) -> None:
+        """Give up a lease its holder stopped using, retrying while the store does not answer, until the
+        lease would have expired anyway (compare-and-delete: harmless if another node has it by then)."""
+        ttl = getattr(self.placement, "lease_ttl", None)
+        deadline = trio.current_time() + (ttl if isinstance(ttl, int | float) else 0.0)
+        while True:
+            try:
+                await self.placement.release(lease)
+                return
+            except Exception as exc:
+                if trio.current_time() >= deadline:
+                    log.info("lease.release_gave_up", session_id=lease.session_id, error=repr(exc))
+                    return
+            await trio.sleep(TAKEOVER_POLL)
+
     async def renew_forever(
         self, holders: Callable[[], Iterable[H]], lost: Callable[[H], None]
     ) -> None:
         interval = self.placement.renew_interval
         if interval is None:
             return
+        expired = getattr(self.placement, "expired", None)
+        async with trio.open_nursery() as nursery:
+            if expired is not None:
+                nursery.start_soon(self._stop_at_deadlines, expired, holders, lost, interval)
+            while True:
+                await trio.sleep(interval)
+                for holder in holders():
+                    lease = holder.lease
+                    if lease is None or lease is LOST_LEASE:
+                        continue
+                    try:
+                        kept = await self.placement.renew(lease)
+                    except Exception as exc:
+                        log.warning("lease.renew_failed", session_id=holder.session_id, error=repr(exc))
+                        # With deadlines the watchdog stops the holder in time; a later renewal may succeed.
+                        kept = expired is not None
+                    if not kept and holder.lease is lease:
+                        lost(holder)
+
+    @staticmethod
+    async def _stop_at_deadlines(
+        expired: Callable[[float], tuple[list[Lease], float | None]],
+        holders: Callable[[], Iterable[H]],
+        lost: Callable[[H], None],
+        interval: float,
+    ) -> None:
+        """A holder that has not renewed by its placement's deadline (TTL minus a safety margin after the
+        last renewal was sent) stops by itself: it may no longer own the session."""
         while True:
-            await trio.sleep(interval)
-            for holder in holders():
-                lease = holder.lease
-                if lease is None or lease is LOST_LEASE:
-                    continue
-                try:
-                    kept = await self.placement.renew(lease)
-                except Exception:
-                    log.exception("lease.renew_failed", session_id=holder.session_id)
-                    kept = False
-                if not kept and holder.lease is lease:
-                    lost(holder)
+            now = trio.current_time()
+            leases, next_deadline = expired(now)
+            if leases:
+                gone = set(leases)
+                for holder in list(holders()):
+                    if holder.lease in gone:
+                        log.warning("lease.deadline_passed", session_id=holder.session_id)
+                        lost(holder)
+            wake = now + interval if next_deadline is None else min(next_deadline, now + interval)
+            await trio.sleep_until(wake)

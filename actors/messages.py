@@ -65,6 +65,11 @@ class Act:
     reply: Reply[ActResult] | None = None
     client_seq: int | str | None = None
     action_json: str | None = None
+    inbox_id: str | None = None
+    """Cluster mode: the id of the routed action in the session's inbox (stored with its event)."""
+    inbox_fence: int | None = None
+    """Cluster mode: the lease under which it was read from the inbox; any other incarnation drops it
+    (the session's owner reads it again from the inbox position the log records: exactly once)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 import trio
@@ -64,6 +64,18 @@ CheckpointHook = Callable[[str, str], Awaitable[None]]
 S = ActorState
 
 
+class RemoteSessions(Protocol):
+    """What a cluster node does with a message for a session this node does not host (yet)."""
+
+    async def deliver(self, session_id: str, msg: Message, *, user_id: str | None) -> bool:
+        """True: handled (another node owns the session); False: host it here as usual."""
+        ...
+
+    def adopt(self, session_id: str, conn_ids: list[str], head: int) -> None:
+        """Keep serving these connections from the shared log (their incarnation stood down)."""
+        ...
+
+
 class Supervisor(Incarnations):
     def __init__(
         self,
@@ -102,6 +114,8 @@ class Supervisor(Incarnations):
         self._limiter = trio.CapacityLimiter(cfg.max_concurrent_rehydrations)
         self._nursery: trio.Nursery | None = None
         self._closing = False
+        self.remote: RemoteSessions | None = None
+        """Cluster mode: serves the messages of sessions another node owns (``actors.cluster.remote``)."""
 
     # ---- running -----------------------------------------------------------------------------------
 
@@ -152,6 +166,11 @@ class Supervisor(Incarnations):
         ``live_only``: only to the incarnation live now, never spawning or rehydrating one (SessionNotFound
         if there is none, or it ends first). For messages about state that lives and dies with an
         incarnation, such as the Leave of a connection it holds."""
+        remote = self.remote
+        if remote is not None and self.registry.get(session_id) is None and (
+            await remote.deliver(session_id, msg, user_id=user_id)
+        ):
+            return  # another node owns the session: served from the shared log, routed to its owner
         if live_only:
             actor = self.registry.get(session_id)
             if actor is None or actor.state is S.FAILED:

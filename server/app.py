@@ -16,10 +16,13 @@ import structlog
 import trio
 
 from actors.agent import AgentFactory
+from actors.cluster.node import ClusterNode, cluster_placement
 from actors.stores.base import Store
+from actors.stores.redis import RedisStore
 from actors.stores.url import open_store
 from actors.supervisor import Supervisor
 from server.adminui import AdminNamespace
+from server.cluster_metrics import ClusterCollector
 from server.config import Config
 from server.config_toml import as_dict
 from server.gateway.auth import Authenticator, build_authenticator
@@ -55,10 +58,17 @@ class SupervisorApp:
         self.store: Store = store if store is not None else open_store(config.store.resolved_url)
         factory = build_agent_factory(config) if agent_factory is _UNSET else agent_factory
         self.metrics = Metrics()
+        self.placement = cluster_placement(
+            self.store, node_id=config.cluster.node_id, lease_ttl=config.cluster.lease_ttl
+        )
         self.supervisor = Supervisor(
             self.store, factory, config.supervisor,
-            on_event=self.metrics.on_event, on_observe=self.metrics.observe,
+            on_event=self.metrics.on_event, on_observe=self.metrics.observe, placement=self.placement,
         )
+        self.cluster: ClusterNode | None = None
+        if self.placement is not None:
+            assert isinstance(self.store, RedisStore)
+            self.cluster = ClusterNode(self.store, self.placement, self.supervisor)
         # Inline handlers and closing a refused connection are the gateway's contract, not options.
         self.sio = Server(async_handlers=False, close_on_refusal=True, **config.socketio.server_options())
         self.sio.add_instrumentation(self.metrics.socketio)
@@ -81,7 +91,10 @@ class SupervisorApp:
             token=self.admin_token, supervisor=self.supervisor, gateway=self.gateway, sio=self.sio,
             metrics=self.metrics, started_at=self.started_at, config_view=as_dict(config, mask=True),
             delete_workspace=workspace_deleter(config),
+            cluster=self.cluster,
         )
+        if self.cluster is not None:
+            self.metrics.registry.register(ClusterCollector(self.cluster.counters))
         self.admin.mount(self.router)
         self.web = mount_web(
             self.router, sio=self.sio, admin=self.admin.handle, token=self.admin_token,
@@ -112,6 +125,8 @@ class SupervisorApp:
                 self._cancel = scope
                 async with trio.open_nursery() as nursery:
                     await nursery.start(self.supervisor.run)
+                    if self.cluster is not None:
+                        await nursery.start(self.cluster.run)
                     await nursery.start(self.web.dashboard.run)
                     if self.admin_ui is not None:
                         await nursery.start(self.admin_ui.run)
@@ -160,6 +175,11 @@ class SupervisorApp:
         return {"sessionId": session_id, "state": info.state if info is not None else "passivated"}
 
     async def _healthz(self, request: Request) -> Response:
+        if self.cluster is not None:
+            problem = await self.cluster.health_problem()
+            if problem is not None:
+                return Response.json(503, {"status": "unhealthy", "reason": problem,
+                                           "live_sessions": self.supervisor.live_count})
         return Response.json(200, {"status": "ok", "live_sessions": self.supervisor.live_count})
 
 

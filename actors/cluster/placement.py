@@ -63,6 +63,8 @@ class RedisPlacement:
         # The owner stops this long before the lease can expire in Redis (1 s for the default 10 s TTL).
         self.safety_margin = safety_margin if safety_margin is not None else min(1.0, lease_ttl / 10)
         self.states: dict[str, LeaseState] = {}  # session id -> the lease this node holds
+        self.takeovers = 0  # leases acquired after another holder had them (crash, pause, passivation)
+        self._refused: set[str] = set()  # sessions whose last acquire found another holder
 
     def __repr__(self) -> str:
         return f"RedisPlacement(node_id={self.node_id!r}, lease_ttl={self.lease_ttl})"
@@ -78,6 +80,13 @@ class RedisPlacement:
         state = self.states.get(session_id)
         return None if state is None else state.must_stop_at
 
+    def expired(self, now: float) -> tuple[list[Lease], float | None]:
+        """The held leases whose ``must_stop_at`` has passed (forgotten here: their owner must stop now),
+        and the earliest deadline of the others (None if no lease is held)."""
+        gone = [sid for sid, state in self.states.items() if state.must_stop_at <= now]
+        leases = [self.states.pop(sid).lease for sid in gone]
+        return leases, min((state.must_stop_at for state in self.states.values()), default=None)
+
     async def acquire(self, session_id: str) -> Lease | None:
         """The lease with a new fence, or None while another holder (any node, this one included) has it."""
         keys = SessionKeys(session_id)
@@ -89,7 +98,12 @@ class RedisPlacement:
             session_id,
         )
         if int(reply[0]) != 1:
+            if len(self._refused) < 100_000:
+                self._refused.add(session_id)
             return None
+        if session_id in self._refused:
+            self._refused.discard(session_id)
+            self.takeovers += 1
         lease = Lease(session_id, self.node_id, int(reply[1]))
         self.states[session_id] = LeaseState(lease, sent + self.lease_ttl - self.safety_margin)
         return lease

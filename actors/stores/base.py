@@ -17,6 +17,10 @@ class StoreError(Exception):
     """A store could not do what was asked (I/O error, corrupt data, closed store)."""
 
 
+class Unavailable(StoreError):
+    """The store did not answer (unreachable, timed out): the operation's outcome is unknown."""
+
+
 class FencedOut(StoreError):
     """An append carried a fencing token that is not the current lease's: another node owns the session now.
     The writer must stop at once (it never emits again for that session)."""

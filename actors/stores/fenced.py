@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from actors.events import StoredEvent
 from actors.stores.base import Store
 
-__all__ = ["FencedStore"]
+__all__ = ["FencedStore", "LeaseReleasingStore"]
 
 
 class FencedStore(Store, Protocol):
@@ -23,3 +23,21 @@ class FencedStore(Store, Protocol):
         self, session_id: str, snapshot: dict[str, Any], event_id: int, *, fence: int | None = None
     ) -> None:
         """As ``Store.save_snapshot``, fenced the same way."""
+
+
+class LeaseReleasingStore(Protocol):
+    """A store whose snapshots are fenced and can release the lease in the same step (Redis).
+    ``fenced_snapshots`` is True on such a store (``actors.snapshots`` checks it)."""
+
+    fenced_snapshots: bool
+
+    async def save_snapshot(
+        self,
+        session_id: str,
+        snapshot: dict[str, Any],
+        event_id: int,
+        *,
+        fence: int | None = None,
+        release: bool = False,
+    ) -> None:
+        """Refused with ``FencedOut`` unless the lease has token ``fence``; ``release`` deletes the lease."""

@@ -39,7 +39,7 @@ from actors.events import StoredEvent
 from actors.stores._json import dumps
 from actors.stores._redis_keys import SESSION_INDEX, SessionKeys
 from actors.stores._redis_lua import LIBRARY
-from actors.stores.base import EventIdConflict, FencedOut, SessionRecord, StoreError
+from actors.stores.base import EventIdConflict, FencedOut, SessionRecord, StoreError, Unavailable
 from actors.stores.redis_url import RedisURL, parse_redis_url
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ T = TypeVar("T")
 _FIELDS = ["o", "c", "l", "s", "u"]  # owner, created_at, last event id, snapshot, snapshot upto
 
 
-class RedisUnavailable(StoreError):
+class RedisUnavailable(Unavailable):
     """Redis did not answer in time or the connection failed; the operation's outcome may be unknown."""
 
 
@@ -85,6 +85,8 @@ def _text(value: bytes | None) -> str | None:
 
 class RedisStore:
     """``Store`` on Redis. ``url`` is a redis URL (see ``redis_url``) or a parsed ``RedisURL``."""
+
+    fenced_snapshots = True  # actors.snapshots: snapshots carry the lease's fence and may release it
 
     def __init__(
         self,

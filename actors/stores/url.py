@@ -1,14 +1,15 @@
 """Store URLs: the one string an operator writes to choose and configure a backend.
 
 Owns: ``open_store`` and ``StoreURLError``. Knows which backends exist and their URL options, nothing of
-what they store. A new backend (``redis://`` for several nodes, see the design's "Later: several nodes")
-adds one branch here and its module; nothing else changes.
+what they store. A new backend adds one branch here and its module; nothing else changes.
 
 Forms:
     memory://                          MemoryStore (nothing survives the process)
     sqlite:///relative/path.db         SqliteStore, path relative to the working directory
     sqlite:////absolute/path.db        SqliteStore, absolute path
     sqlite:///x.db?synchronous=full    options: synchronous=normal|full, max_pending=<int>
+    redis://HOST:PORT/DB               RedisStore (one node, or a cluster: see ``actors.stores.redis_url``)
+    rediss://HOST:PORT/DB              RedisStore over TLS
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from actors.stores.base import Store, StoreError
 from actors.stores.memory import MemoryStore
+from actors.stores.redis import RedisStore
+from actors.stores.redis_url import RedisURLError, parse_redis_url
 from actors.stores.sqlite import SqliteStore
 
 __all__ = ["StoreURLError", "open_store"]
-
-_PLANNED = {"redis", "rediss"}
-
 
 class StoreURLError(StoreError, ValueError):
     """The store URL is malformed, names an unknown backend, or has an unknown option."""
@@ -41,12 +41,14 @@ def open_store(url: str) -> Store:
         return MemoryStore()
     if scheme == "sqlite":
         return _sqlite(url, parts.netloc, parts.path, parts.query)
-    if scheme in _PLANNED:
-        raise StoreURLError(
-            f"store URL {url!r}: the {scheme} store is not supported yet; use sqlite:///path.db or memory://"
-        )
+    if scheme in ("redis", "rediss"):
+        try:
+            return RedisStore(parse_redis_url(url))
+        except RedisURLError as exc:
+            raise StoreURLError(f"store URL: {exc}") from exc
     raise StoreURLError(
-        f"unknown store URL {url!r}: expected sqlite:///relative.db, sqlite:////absolute.db or memory://"
+        f"unknown store URL {url!r}: expected sqlite:///relative.db, sqlite:////absolute.db, memory:// "
+        "or redis://host:port/db"
     )
 
 

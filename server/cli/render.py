@@ -114,17 +114,21 @@ def state(value: str) -> str:
 
 
 def sessions_table(sessions: list[dict[str, Any]]) -> Table:
+    cluster = any("owner_node" in s for s in sessions)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name, justify in (("SESSION", "left"), ("STATE", "left"), ("CONNS", "right"), ("MAILBOX", "right"),
                           ("EVENTS", "right"), ("RESTARTS", "right"), ("LAST ACTIVITY", "left"),
                           ("OWNER", "left")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    if cluster:
+        table.add_column("NODE", no_wrap=True)
     now = time.time()
     for s in sessions:
         table.add_row(
             escape(s["session_id"]), state(s["state"]), str(s["connections"]), str(s["mailbox_depth"]),
             str(s["event_count"]), str(s["restarts"]), ago(s.get("last_activity"), now),
             escape(s.get("owner") or "-"),
+            *((escape(s.get("owner_node") or "-"),) if cluster else ()),
         )
     return table
 
@@ -148,6 +152,9 @@ def session_details(s: dict[str, Any]) -> list[Table]:
     ]
     if s.get("idle_deadline_in") is not None:
         rows.append(("passivates in", duration(s["idle_deadline_in"])))
+    if "owner_node" in s:  # cluster mode
+        rows.append(("owner node", escape(s.get("owner_node") or "- (no node holds it)")))
+        rows.append(("fence", "-" if s.get("fence") is None else str(s["fence"])))
     for name, value in rows:
         fields.add_row(name, value)
     out = [fields]

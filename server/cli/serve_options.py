@@ -45,6 +45,8 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "admin_ui_mode": ("admin", "ui.mode"),
     "admin_ui_readonly": ("admin", "ui.readonly"),
     "admin_ui_password_hash": ("admin", "ui.password_hash"),
+    "node_id": ("cluster", "node_id"),
+    "lease_ttl": ("cluster", "lease_ttl"),
 }
 """Option (its ``--dashed-name``) -> the ``[section] key`` it sets; ``ui.mode`` is ``[admin.ui] mode``."""
 
@@ -63,8 +65,9 @@ class ServeOptions:
     port: int | None = None
     """TCP port ([http] port, default 3000); 0 picks a free one."""
     store: str | None = None
-    """Store URL ([store] url): sqlite:///relative.db, sqlite:////absolute.db or memory://. Default: SQLite
-    in the data dir."""
+    """Store URL ([store] url): sqlite:///relative.db, sqlite:////absolute.db, memory://, or
+    redis://HOST:PORT/DB (rediss:// for TLS; nodes sharing a Redis form a cluster). Default: SQLite in the
+    data dir."""
     data_dir: Path | None = None
     """Directory for the SQLite database and the admin token file ([store] data_dir, default data)."""
     close_delay: str | None = None
@@ -113,6 +116,11 @@ class ServeOptions:
     """Refuse the Admin UI's join, leave and disconnect commands ([admin.ui] readonly)."""
     admin_ui_password_hash: str | None = None
     """bcrypt hash of the Admin UI's password instead of the admin token ([admin.ui] password_hash)."""
+    node_id: str | None = None
+    """This node's name in a cluster's leases ([cluster] node_id, default <hostname>-<pid>)."""
+    lease_ttl: float | None = None
+    """Seconds a session's lease lives without renewal ([cluster] lease_ttl, default 10; renewed every
+    TTL/3). After a crash another node takes the session over within about this long."""
 
     def settings(self) -> list[Setting]:
         """The options given, as configuration settings (source: the option's name)."""

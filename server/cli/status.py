@@ -45,6 +45,12 @@ def status_table(body: dict[str, Any], url: str) -> Table:
         ("restarts", str(body.get("restarts", 0))),
         ("crashes", str(body.get("crashes", 0))),
     ]
+    if "node_id" in body:  # cluster mode
+        nodes = body.get("nodes")
+        listed = "unknown (Redis unreachable)" if nodes is None else "  ".join(
+            f"{escape(str(n['node_id']))} ({n['sessions']} sessions)" for n in nodes
+        ) or "none"
+        rows += [("node", escape(str(body["node_id"]))), ("nodes", listed)]
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -34,6 +34,7 @@ from server.gateway.gateway import Gateway
 from server.http import Request, Response, Router
 from server.metrics import Metrics
 from server.operator_api import views
+from server.operator_api.cluster_view import ClusterView
 from server.operator_api.deletion import delete_session
 from server.operator_api.listing import list_sessions
 from server.operator_api.token import check_bearer
@@ -83,6 +84,7 @@ class OperatorApi:
         started_at: float,
         config_view: Mapping[str, Any] | None = None,
         delete_workspace: Callable[[str], Awaitable[bool]] | None = None,
+        cluster: ClusterView | None = None,
     ) -> None:
         if not token:
             raise ValueError("the admin API needs a non-empty token")
@@ -92,6 +94,7 @@ class OperatorApi:
         self._sio = sio
         self._metrics = metrics
         self._started_at = started_at
+        self._cluster = cluster  # cluster mode: node and lease fields (server.operator_api.cluster_view)
         self._config_view = dict(config_view or {})  # already masked by the caller (server.config_toml)
         self._delete_workspace = delete_workspace  # the runtime's workspace of a session, if any
         # (method, action) -> handler; action is None for /admin/sessions/ID itself
@@ -181,6 +184,8 @@ class OperatorApi:
             connections=self._gateway.connection_count,
             counters=sup.counters,
         )
+        if self._cluster is not None:
+            body.update(await self._cluster.status_fields())
         return Response.json(200, body)
 
     # ---- sessions ----------------------------------------------------------------------------------
@@ -192,6 +197,9 @@ class OperatorApi:
         page = await list_sessions(
             self._store, self._supervisor.sessions(), states=states, after=after, limit=limit
         )
+        if self._cluster is not None:
+            for view in page.sessions:
+                view.update(await self._cluster.session_fields(view["session_id"]))
         return Response.json(200, {"sessions": page.sessions, "next_after": page.next_after})
 
     async def _show(self, request: Request, session_id: str | None) -> Response:
@@ -210,6 +218,8 @@ class OperatorApi:
             views.connection(c.sid, c.user_id, c.since, sio.get_environ(c.sid), sio.transport(c.sid))
             for c in self._gateway.connections(session_id)
         ]
+        if self._cluster is not None:
+            view.update(await self._cluster.session_fields(session_id))
         return Response.json(200, view)
 
     async def _passivate(self, request: Request, session_id: str | None) -> Response:

@@ -35,15 +35,18 @@ def supervisor_command() -> list[str]:
 class ServerProcess:
     """``with ServerProcess(tmp_path, "--close-delay", "0.5") as server: server.url``.
 
-    The store is ``sqlite:///<workdir>/supervisor.db`` (kept across restarts); ``args`` are extra
-    ``supervisor serve`` options.
+    The store is ``sqlite:///<workdir>/supervisor.db`` (kept across restarts) unless ``store`` names
+    another URL; ``args`` are extra ``supervisor serve`` options.
     """
 
-    def __init__(self, workdir: Path, *args: str, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, workdir: Path, *args: str, start_timeout: float = 30.0, store: str | None = None
+    ) -> None:
         self.workdir = workdir
         self.args: Sequence[str] = args
         self.start_timeout = start_timeout
         self.db = workdir / "supervisor.db"
+        self.store = store or f"sqlite:///{self.db}"
         self.log_path = workdir / "server.log"
         self.port = 0
         self.url = ""
@@ -54,6 +57,15 @@ class ServerProcess:
     def pid(self) -> int | None:
         """The server process's id while it runs (to look for its descendants in /proc)."""
         return None if self._proc is None else self._proc.pid
+
+    def pause(self) -> None:
+        """SIGSTOP (a stalled process: its sockets stay open)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
 
     @property
     def running(self) -> bool:
@@ -66,7 +78,7 @@ class ServerProcess:
             *supervisor_command(), "serve",
             "--host", "127.0.0.1",
             "--port", str(self.port),
-            "--store", f"sqlite:///{self.db}",
+            "--store", self.store,
             "--data-dir", str(self.workdir / "data"),
             "--log-format", "json",
             *self.args,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from actors.stores import MemoryStore, SqliteStore, StoreError, StoreURLError, open_store
+from actors.stores.redis import RedisStore
 
 
 def test_memory_url_gives_a_memory_store() -> None:
@@ -34,11 +35,19 @@ def test_sqlite_url_options() -> None:
     assert open_store("sqlite:///s%20x.db").path == Path("s x.db")  # type: ignore[attr-defined]
 
 
+def test_redis_urls_give_a_redis_store() -> None:
+    store = open_store("redis://localhost:6380/2")
+    assert isinstance(store, RedisStore)
+    assert (store.url.host, store.url.port, store.url.db, store.url.tls) == ("localhost", 6380, 2, False)
+    tls = open_store("rediss://localhost")
+    assert isinstance(tls, RedisStore) and tls.url.tls and tls.url.port == 6379
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("redis://localhost:6379/0", "not supported yet"),
-        ("rediss://localhost", "not supported yet"),
+        ("redis://localhost/x", "database number"),
+        ("redis://localhost/0?pool=3", "unknown option"),
         ("postgres://db/x", "unknown store URL"),
         ("sessions.db", "unknown store URL"),
         ("", "unknown store URL"),

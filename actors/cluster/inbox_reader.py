@@ -1,0 +1,166 @@
+"""The owner's side of routing: actions other nodes put in the inbox of a session this node hosts.
+
+Owns: ``InboxReader``. For every session whose lease this node holds, it reads the inbox after the last
+action it handed over (starting, for each new lease, from ``RedisStore.inbox_position``: the last routed
+action the log answers, so a new owner after a failover resumes exactly there) and gives each one to the
+session's actor as an ``Act`` carrying its ``inbox_id``; the actor appends the event with it. It wakes on
+the node's doorbell (``node:{nid}:ring``) and polls every ``poll_interval`` seconds anyway (lost doorbells,
+Redis restarts). The act's reply reports the event id (or the error) to ``Answers``, for a sender on this
+node. One task reads, in order, so an action is never handed over twice by one incarnation.
+
+Knows nothing of connections or transports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+import structlog
+import trio
+
+from actors.cluster.doorbells import Doorbells
+from actors.cluster.inbox import parse_ring, read_inbox
+from actors.cluster.placement import RedisPlacement
+from actors.cluster.remote import Answers
+from actors.errors import ActorError
+from actors.messages import Act, ActResult, Message
+from actors.reply import Reply
+from actors.stores._redis_keys import node_ring
+from actors.stores.base import StoreError
+from actors.stores.redis import RedisStore
+
+__all__ = ["InboxReader"]
+
+log = structlog.get_logger(__name__)
+
+MAX_POSITIONS = 100_000  # sessions whose last handed-over inbox id this node remembers
+
+
+class Host(Protocol):
+    async def deliver(self, session_id: str, msg: Message, *, user_id: str | None = None,
+                      create: bool = True, live_only: bool = False) -> None: ...
+
+
+class _Relay(Reply[ActResult]):
+    """The reply of a routed act: also reported to ``Answers`` under its inbox id."""
+
+    __slots__ = ("answers", "inbox_id")
+
+    def __init__(self, answers: Answers, inbox_id: str) -> None:
+        super().__init__()
+        self.answers = answers
+        self.inbox_id = inbox_id
+
+    def set(self, value: ActResult) -> bool:
+        done = super().set(value)
+        if done:
+            self.answers.resolve(self.inbox_id, value)
+        return done
+
+    def fail(self, error: BaseException) -> bool:
+        done = super().fail(error)
+        if done:
+            self.answers.resolve(self.inbox_id, error)
+        return done
+
+
+class InboxReader:
+    def __init__(
+        self,
+        store: RedisStore,
+        placement: RedisPlacement,
+        doorbells: Doorbells,
+        host: Host,
+        answers: Answers,
+        *,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.placement = placement
+        self.doorbells = doorbells
+        self.host = host
+        self.answers = answers
+        self.poll_interval = poll_interval
+        self.positions: dict[str, tuple[int, str]] = {}  # session id -> (lease fence, last handed over)
+        self.handed_over = 0
+        self._wake_send, self._wake_receive = trio.open_memory_channel[str](4096)
+        self._pending: set[str] = set()
+
+    def kick(self, session_id: str) -> None:
+        """Read ``session_id``'s inbox soon (it may have just become ours)."""
+        if session_id in self._pending:
+            return
+        try:
+            self._wake_send.send_nowait(session_id)
+            self._pending.add(session_id)
+        except trio.WouldBlock:
+            pass  # the next poll reads it
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._listen)
+            nursery.start_soon(self._poll)
+            task_status.started()
+            async for session_id in self._wake_receive:
+                self._pending.discard(session_id)
+                try:
+                    await self._pull(session_id)
+                except (StoreError, ActorError) as exc:
+                    log.warning("cluster.inbox_read_failed", session_id=session_id, error=str(exc))
+
+    async def _listen(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        started = False
+        while True:
+            try:
+                async with self.doorbells.listen(node_ring(self.placement.node_id)) as bell:
+                    if not started:
+                        started = True
+                        task_status.started()
+                    async for data in bell:
+                        self.kick(parse_ring(data)[1])
+            except StoreError as exc:
+                log.warning("cluster.ring_failed", error=str(exc))
+                if not started:
+                    started = True
+                    task_status.started()
+                await trio.sleep(self.poll_interval)
+
+    async def _poll(self) -> None:
+        while True:
+            await trio.sleep(self.poll_interval)
+            for session_id in list(self.placement.states):
+                self.kick(session_id)
+            # Positions outlive leases (see _pull); the oldest go first beyond the bound.
+            while len(self.positions) > MAX_POSITIONS:
+                del self.positions[next(iter(self.positions))]
+
+    async def _pull(self, session_id: str) -> None:
+        state = self.placement.states.get(session_id)
+        if state is None:
+            return  # not ours (any more)
+        fence = state.lease.fence
+        known = self.positions.get(session_id)
+        # Under a new lease, resume after what the log answers: acts handed over under an earlier lease
+        # and not appended are dropped by whichever incarnation gets them (Act.inbox_fence).
+        after = known[1] if known is not None and known[0] == fence else (
+            await self.store.inbox_position(session_id)
+        )
+        while True:
+            entries = await read_inbox(self.store, session_id, after)
+            if not entries:
+                break
+            for entry in entries:
+                action: Any = json.loads(entry.action)
+                act = Act(None, action, _Relay(self.answers, entry.inbox_id), None,
+                          action_json=entry.action, inbox_id=entry.inbox_id, inbox_fence=fence)
+                try:
+                    await self.host.deliver(session_id, act, create=False)
+                except ActorError as exc:
+                    self.answers.resolve(entry.inbox_id, exc)
+                after = entry.inbox_id
+                self.positions.pop(session_id, None)  # re-inserted last: the bound drops the oldest
+                self.positions[session_id] = (fence, after)
+                self.handed_over += 1
+            if len(entries) < 512:
+                break

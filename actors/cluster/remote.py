@@ -1,0 +1,269 @@
+"""Sessions another node owns, served on this node: connections fed from the shared log, actions routed.
+
+Owns: ``RemoteSessions`` (the supervisor's ``remote`` hook) and ``Answers`` (routed actions waiting for
+the event that answers them). For a session with no live incarnation here:
+
+- ``Join``: if another node holds the lease, the connection is attached to this node's ``FanOut`` and a
+  tail of the session's Stream (subscribe first, then replay, then live: ``actors.cluster.tail``) publishes
+  every event to it; the fan-out's cursors make that gap- and duplicate-free. Otherwise (no owner, or a
+  stale lease of this node's previous process) the supervisor hosts the session as usual.
+- ``Act``: routed through the session's inbox (``route``) and acked with the id of the event that answers
+  it (the tail, or this node's own inbox reader, reports it to ``Answers``). If no node owns the session,
+  or its owner does not listen (``receivers == 0``: it may be dead), this node hosts it: the supervisor
+  acquires the lease (polling until a dead owner's lease expires) and the inbox reader applies the action.
+- ``Leave`` of a connection attached here: detached; the tail ends with the last connection.
+
+Knows nothing of transports; talks to the supervisor through ``ensure`` and its fan-out only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+import trio
+
+from actors.cluster.doorbells import Doorbells
+from actors.cluster.inbox import route
+from actors.cluster.tail import open_tail
+from actors.errors import ActorError, SessionForbidden, SessionNotFound, StoreUnavailable
+from actors.events import canonical_json
+from actors.fanout import FanOut
+from actors.messages import Act, ActResult, Join, Leave, Message
+from actors.reply import Reply
+from actors.stores.base import StoreError
+from actors.stores.redis import RedisStore
+
+if TYPE_CHECKING:
+    from actors.cluster.placement import RedisPlacement
+    from actors.introspection import SessionInfo
+
+__all__ = ["ANSWER_TIMEOUT", "Answers", "RemoteSessions"]
+
+log = structlog.get_logger(__name__)
+
+ANSWER_TIMEOUT = 30.0  # seconds a routed action waits for its event before its ack is an error
+_DONE_KEPT = 4096  # answers seen before their waiter registered (bounded)
+
+
+class Host(Protocol):
+    fanout: FanOut
+
+    async def ensure(
+        self, session_id: str, *, user_id: str | None = None, create: bool = True
+    ) -> SessionInfo: ...
+
+
+class Answers:
+    """Routed actions' replies by inbox id, answered by whoever sees the event (tail or local append)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, tuple[Reply[ActResult], float]] = {}
+        self._done: OrderedDict[str, ActResult | BaseException] = OrderedDict()
+        self.routed = 0
+
+    def expect(self, inbox_id: str, reply: Reply[ActResult], timeout: float = ANSWER_TIMEOUT) -> None:
+        early = self._done.pop(inbox_id, None)
+        if early is None:
+            self._waiting[inbox_id] = (reply, trio.current_time() + timeout)
+        elif isinstance(early, BaseException):
+            reply.fail(early)
+        else:
+            reply.set(early)
+
+    def waiting(self, inbox_ids: set[str]) -> bool:
+        return any(inbox_id in self._waiting for inbox_id in inbox_ids)
+
+    def resolve(self, inbox_id: str, result: ActResult | BaseException) -> None:
+        found = self._waiting.pop(inbox_id, None)
+        if found is None:
+            self._done[inbox_id] = result
+            while len(self._done) > _DONE_KEPT:
+                self._done.popitem(last=False)
+        elif isinstance(result, BaseException):
+            found[0].fail(result)
+        else:
+            found[0].set(result)
+
+    async def expire_forever(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await trio.sleep(1.0)
+            now = trio.current_time()
+            for inbox_id in [i for i, (_, deadline) in self._waiting.items() if deadline <= now]:
+                reply, _ = self._waiting.pop(inbox_id)
+                reply.fail(ActorError("the session's owner did not answer the routed action in time"))
+
+
+@dataclass
+class _Tailed:
+    conns: set[str] = field(default_factory=set)
+    scope: trio.CancelScope | None = None
+    ready: trio.Event = field(default_factory=trio.Event)
+
+
+class RemoteSessions:
+    def __init__(
+        self,
+        store: RedisStore,
+        placement: RedisPlacement,
+        doorbells: Doorbells,
+        host: Host,
+        answers: Answers,
+        kick: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.placement = placement
+        self.doorbells = doorbells
+        self.host = host
+        self.answers = answers
+        self.kick = kick  # wake this node's inbox reader for a session it now hosts
+        self._tailed: dict[str, _Tailed] = {}
+        self._watched: dict[str, set[str]] = {}  # session id -> routed actions waiting on a foreign owner
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self.answers.expire_forever)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    @property
+    def tailed_sessions(self) -> int:
+        return len(self._tailed)
+
+    async def deliver(self, session_id: str, msg: Message, *, user_id: str | None) -> bool:
+        try:
+            if isinstance(msg, Join):
+                return await self._join(session_id, msg, user_id)
+            if isinstance(msg, Act) and msg.inbox_id is None:  # a routed one is never routed again
+                return await self._act(session_id, msg)
+            if isinstance(msg, Leave):
+                return self._leave(session_id, msg.conn_id)
+        except StoreError as exc:
+            raise StoreUnavailable(f"session {session_id}: the store is unavailable: {exc}") from exc
+        return False
+
+    def _foreign(self, owner: str | None) -> bool:
+        return owner is not None and owner != self.placement.node_id
+
+    async def _join(self, session_id: str, msg: Join, user_id: str | None) -> bool:
+        if not self._foreign(await self.placement.owner_of(session_id)):
+            return False
+        record = await self.store.load(session_id)
+        if record is not None and user_id is not None and record.owner not in (None, user_id):
+            raise SessionForbidden(f"session {session_id} belongs to another user")
+        tailed = self._tailed.get(session_id)
+        if tailed is None:
+            tailed = self._tailed[session_id] = _Tailed()
+            head = record.last_event_id if record is not None else -1
+            assert self._nursery is not None
+            self._nursery.start_soon(self._tail, session_id, tailed, head)
+        tailed.conns.add(msg.conn.id)
+        with trio.fail_after(self.store.timeout + 1):
+            await tailed.ready.wait()  # subscribed: nothing appended from here on can be missed
+        self.host.fanout.attach(session_id, msg.conn, msg.latest_event_id)
+        return True
+
+    def adopt(self, session_id: str, conn_ids: list[str], head: int) -> None:
+        """Connections of an incarnation that had to stand down (lease lost, store unreachable): they stay
+        attached to the fan-out and are fed from the log by a tail, whoever owns the session next."""
+        tailed = self._tailed.get(session_id)
+        if tailed is None:
+            tailed = self._tailed[session_id] = _Tailed()
+            if self._nursery is None:
+                return
+            self._nursery.start_soon(self._tail, session_id, tailed, head)
+        tailed.conns.update(conn_ids)
+
+    def _leave(self, session_id: str, conn_id: str) -> bool:
+        tailed = self._tailed.get(session_id)
+        if tailed is None or conn_id not in tailed.conns:
+            return False
+        tailed.conns.discard(conn_id)
+        self.host.fanout.detach(session_id, conn_id)
+        if not tailed.conns:
+            del self._tailed[session_id]
+            if tailed.scope is not None:
+                tailed.scope.cancel()
+        return True
+
+    async def _act(self, session_id: str, act: Act) -> bool:
+        text = act.action_json or canonical_json(act.action)
+        result = await route(self.store, session_id, text)
+        self.answers.routed += 1
+        reply = act.reply if act.reply is not None else Reply[ActResult]()
+        self.answers.expect(result.inbox_id, reply)
+        assert self._nursery is not None
+        if not self._foreign(result.owner) or result.receivers == 0:
+            # Nobody (alive) owns it: host it here; the inbox reader applies the routed action.
+            self._nursery.start_soon(self._host_here, session_id, result.inbox_id)
+            return True
+        watched = self._watched.get(session_id)
+        if watched is not None:
+            watched.add(result.inbox_id)
+        else:
+            self._watched[session_id] = {result.inbox_id}
+            self._nursery.start_soon(self._watch_owner, session_id)
+        return True
+
+    async def _watch_owner(self, session_id: str) -> None:
+        """While routed actions wait, check now and then that their owner still holds the lease: a paused
+        or partitioned owner still counts as a receiver, and its lease expires without anyone releasing."""
+        pending = self._watched[session_id]
+        try:
+            while self.answers.waiting(pending):
+                await trio.sleep(self.placement.lease_ttl / 4)
+                pending.intersection_update(i for i in list(pending) if self.answers.waiting({i}))
+                if not pending:
+                    break
+                try:
+                    owner = await self.placement.owner_of(session_id)
+                except StoreError:
+                    continue
+                if not self._foreign(owner):
+                    await self._host_here(session_id, next(iter(pending)))
+                    break
+        finally:
+            del self._watched[session_id]
+
+    async def _host_here(self, session_id: str, inbox_id: str) -> None:
+        try:
+            await self.host.ensure(session_id)
+        except SessionNotFound:
+            return  # another node holds it after all: it answers from its inbox
+        except ActorError as exc:
+            self.answers.resolve(inbox_id, exc)
+            return
+        except StoreError as exc:
+            self.answers.resolve(inbox_id, StoreUnavailable(str(exc)))
+            return
+        self.kick(session_id)
+
+    async def _tail(self, session_id: str, tailed: _Tailed, head: int) -> None:
+        with trio.CancelScope() as scope:
+            tailed.scope = scope
+            after = head
+            while self._tailed.get(session_id) is tailed:
+                try:
+                    async with open_tail(
+                        self.store, self.doorbells, session_id, after, poll_interval=0.5
+                    ) as tail:
+                        tailed.ready.set()
+                        async for batch in tail:
+                            after = batch[-1].event.id
+                            self.host.fanout.publish(session_id, [entry.event for entry in batch])
+                            for entry in batch:
+                                if entry.inbox_id:
+                                    self.answers.resolve(entry.inbox_id, ActResult(entry.event.id))
+                except StoreError as exc:
+                    log.warning("cluster.tail_failed", session_id=session_id, error=str(exc))
+                    tailed.ready.set()
+                    await trio.sleep(0.5)
