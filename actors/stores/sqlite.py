@@ -41,6 +41,7 @@ import trio
 from actors.events import StoredEvent
 from actors.stores._group import GroupRunner
 from actors.stores._json import dumps
+from actors.stores._sqlite_lock import StoreLock, StoreLocked, network_filesystem
 from actors.stores._sqlite_ops import (
     _Append,
     _Batch,
@@ -55,10 +56,17 @@ from actors.stores._sqlite_ops import (
     _SaveSnapshot,
     _WriteOp,
 )
-from actors.stores._sqlite_schema import SCHEMA_VERSION, Synchronous, connect_reader, connect_writer
+from actors.stores._sqlite_schema import (
+    SCHEMA_VERSION,
+    NotOurDatabase,
+    SchemaTooNew,
+    Synchronous,
+    connect_reader,
+    connect_writer,
+)
 from actors.stores.base import EventIdConflict, SessionRecord, StoreError
 
-__all__ = ["SqliteStore"]
+__all__ = ["NotOurDatabase", "SchemaTooNew", "SqliteStore", "StoreLocked"]
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +96,7 @@ class SqliteStore:
         self.commits = 0
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._lock = StoreLock(self.path)
         self._state = "new"  # new -> open -> closed
         self._writes: GroupRunner[_WriteOp] = GroupRunner(
             self._write_batch, max_pending=max_pending, make_error=_batch_error
@@ -106,18 +115,36 @@ class SqliteStore:
             raise StoreError(f"{self!r} cannot be opened twice")
 
         def connect() -> tuple[sqlite3.Connection, sqlite3.Connection]:
-            writer = connect_writer(self.path, self.synchronous)
+            # One server per store (see _sqlite_lock): the lock comes before any connection.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
             try:
-                return writer, connect_reader(self.path)
+                writer = connect_writer(self.path, self.synchronous)
+                try:
+                    return writer, connect_reader(self.path)
+                except BaseException:
+                    writer.close()
+                    raise
             except BaseException:
-                writer.close()
+                self._lock.release()
                 raise
 
         try:
             self._writer, self._reader = await trio.to_thread.run_sync(connect)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {str(self.path)!r}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open SQLite database {str(self.path)!r}: {exc.strerror or exc}"
+                + (f": {exc.filename!r}" if exc.filename else "")
+            ) from exc
         self._state = "open"
+        fs_type = network_filesystem(self.path)
+        if fs_type is not None:
+            log.warning(
+                "store.network_filesystem", path=str(self.path), fs_type=fs_type,
+                hint="SQLite's locking and WAL are unreliable on network filesystems; use a local disk",
+            )
         log.info(
             "sqlite store opened",
             path=str(self.path),
@@ -139,6 +166,7 @@ class SqliteStore:
                 await self._reads.run_alone(reader.close)
             if writer is not None:
                 await self._writes.run_alone(writer.close)
+            self._lock.release()
         log.info("sqlite store closed", path=str(self.path), commits=self.commits)
 
     async def __aenter__(self) -> SqliteStore:

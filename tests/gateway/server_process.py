@@ -51,6 +51,10 @@ class ServerProcess:
         self._proc: subprocess.Popen[str] | None = None
 
     @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
