@@ -26,8 +26,8 @@ def supervisor_env() -> dict[str, str]:
 
 def serve_fails(cwd: Path, *args: str, timeout: float = 60) -> tuple[int, str]:
     """``supervisor serve --port 0 --log-level warning ARGS`` must exit by itself; (exit code, the line)."""
-    cmd = [*supervisor_command(), "serve", "--port", "0", "--log-level", "warning", "--log-format", "json",
-           *args]
+    port = [] if "--port" in args else ["--port", "0"]
+    cmd = [*supervisor_command(), "serve", *port, "--log-level", "warning", "--log-format", "json", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=supervisor_env())
     lines = done.stderr.splitlines()
     assert len(lines) == 1, (done.returncode, done.stderr)
