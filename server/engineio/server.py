@@ -85,14 +85,14 @@ class EngineServer:
         upgrade = request.is_websocket_upgrade
         if request.method == "OPTIONS" and not upgrade:
             if not cors.allows(request):
-                return self._error(request, FORBIDDEN)
+                return self._refuse_origin(request)
             return cors.preflight(request)
         query = request.query
         transport = query.get("transport")
         if transport not in self.config.transports:
             return self._error(request, UNKNOWN_TRANSPORT)
         if not cors.allows(request):
-            return self._error(request, FORBIDDEN)
+            return self._refuse_origin(request)
         sid = query.get("sid")
         if sid is not None:
             sock = self._sockets.get(sid)
@@ -130,6 +130,13 @@ class EngineServer:
                 return self._error(request, BAD_REQUEST)
             return WebSocketAccept(partial(self._open_websocket, request))
         return await self._open_polling(request)
+
+    def _refuse_origin(self, request: Request) -> Response:
+        log.info(
+            "engineio.refused", reason="origin not allowed (CORS)", origin=request.headers.get("origin"),
+            host=request.headers.get("host"), hint="add it to [engineio] cors_allowed_origins",
+        )
+        return self._error(request, FORBIDDEN)
 
     def _error(self, request: Request, code: int) -> Response:
         status = 403 if code == FORBIDDEN else 400
