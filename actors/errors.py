@@ -65,3 +65,15 @@ class AgentBusy(ActorError):
     """The agent's bounded backlog of actions is full; the action was not accepted."""
 
     code = "AGENT_BUSY"
+
+
+class StoreUnavailableError(ActorError):
+    """The store could not persist the action (I/O fault): it was not stored; retry later."""
+
+    code = "STORE_UNAVAILABLE"
+
+
+class StoreFullError(StoreUnavailableError):
+    """The store's disk is full: the action was not stored; retry once space returns."""
+
+    code = "STORE_FULL"

@@ -17,6 +17,16 @@ class StoreError(Exception):
     """A store could not do what was asked (I/O error, corrupt data, closed store)."""
 
 
+class StoreUnavailable(StoreError):
+    """A transient fault of the storage (an I/O error, the store's server unreachable): nothing of the
+    operation was stored; the same operation may succeed later. Callers keep running and retry."""
+
+
+class StoreFull(StoreUnavailable):
+    """The disk (or the store's memory) is full: nothing of the operation was stored; retry once space
+    returns."""
+
+
 class FencedOut(StoreError):
     """An append carried a fencing token that is not the current lease's: another node owns the session now.
     The writer must stop at once (it never emits again for that session)."""

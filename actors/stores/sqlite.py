@@ -64,7 +64,7 @@ from actors.stores._sqlite_schema import (
     connect_reader,
     connect_writer,
 )
-from actors.stores.base import EventIdConflict, SessionRecord, StoreError
+from actors.stores.base import EventIdConflict, SessionRecord, StoreError, StoreFull, StoreUnavailable
 
 __all__ = ["NotOurDatabase", "SchemaTooNew", "SqliteStore", "StoreLocked"]
 
@@ -77,6 +77,21 @@ def _batch_error(exc: BaseException | None) -> BaseException:
     if exc is None:
         return StoreError("internal error: a store batch left an operation unanswered")
     return StoreError(f"store batch failed: {exc!r}")
+
+
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+
+
+def _write_error(session_id: str, exc: BaseException) -> StoreError:
+    """A failed write as the store's error: a full disk or an I/O fault is transient (``StoreFull``,
+    ``StoreUnavailable``: nothing was written, retry later), anything else is the op's own fault."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL:
+        return StoreFull(f"session {session_id!r}: the disk is full: {exc}")
+    if primary == _SQLITE_IOERR:
+        return StoreUnavailable(f"session {session_id!r}: disk I/O error: {exc}")
+    return StoreError(f"session {session_id!r}: write failed: {exc}")
 
 
 class SqliteStore:
@@ -290,7 +305,7 @@ class SqliteStore:
                     self._write_batch([op])
             else:
                 log.warning("write failed", session_id=ops[0].session_id, error=repr(exc))
-                ops[0].fail(StoreError(f"session {ops[0].session_id!r}: write failed: {exc}"))
+                ops[0].fail(_write_error(ops[0].session_id, exc))
             return
         for op, (result, error) in zip(ops, outcomes, strict=True):
             if error is None:

@@ -39,11 +39,13 @@ class ServerProcess:
     ``supervisor serve`` options.
     """
 
-    def __init__(self, workdir: Path, *args: str, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, workdir: Path, *args: str, start_timeout: float = 30.0, db: Path | None = None
+    ) -> None:
         self.workdir = workdir
         self.args: Sequence[str] = args
         self.start_timeout = start_timeout
-        self.db = workdir / "supervisor.db"
+        self.db = db if db is not None else workdir / "supervisor.db"
         self.log_path = workdir / "server.log"
         self.port = 0
         self.url = ""
