@@ -175,23 +175,40 @@ async def _client(server: Server, rec: Record, rng: random.Random, stop_at: floa
         await trio.sleep(rng.uniform(0.1, 1.5))  # away for a while: the session may passivate
 
 
-async def _flooder(server: Server, rec: Record, start_at: float, stop_at: float) -> None:
+async def _drain(client: Any, rec: Record) -> None:
+    while True:
+        event = await client.receive()
+        payload = event.args[0] if event.args else None
+        if isinstance(payload, dict) and isinstance(payload.get("id"), int):
+            rec.seen.append((payload["id"], _token(payload)))
+
+
+async def _flooder(server: Server, rec: Record, start_at: float, stop_at: float, width: int = 64) -> None:
+    """One connection sending ``oh_user_action`` as fast as it can: ``width`` calls always in flight."""
     await trio.sleep_until(start_at)
-    n = 0
+    counter = iter(range(1, 1 << 62))
+
+    async def caller(client: Any) -> None:
+        while trio.current_time() < stop_at:
+            token = f"flood-{next(counter)}"
+            rec.unknown.add(token)
+            ack = await client.call("oh_user_action", {"action": "message", "args": {"content": token}})
+            rec.unknown.discard(token)
+            if isinstance(ack, dict) and isinstance(ack.get("id"), int):
+                rec.acked[token] = ack["id"]
+            else:
+                rec.refused += 1
+
     while trio.current_time() < stop_at:
+        query = {"conversation_id": rec.session, "latest_event_id": rec.last_id}
         try:
-            async with open_client(server.url, query={"conversation_id": rec.session, "latest_event_id":
-                                                      rec.last_id}, reconnect=False, connect_timeout=5) as c:
-                while trio.current_time() < stop_at:
-                    n += 1
-                    token = f"flood-{n}"
-                    rec.unknown.add(token)
-                    ack = await c.call("oh_user_action", {"action": "message", "args": {"content": token}})
-                    rec.unknown.discard(token)
-                    if isinstance(ack, dict) and isinstance(ack.get("id"), int):
-                        rec.acked[token] = ack["id"]
-                    else:
-                        rec.refused += 1
+            async with open_client(server.url, query=query, reconnect=False, connect_timeout=5) as client, \
+                    trio.open_nursery() as nursery:
+                nursery.start_soon(_drain, client, rec)
+                for _ in range(width):
+                    nursery.start_soon(caller, client)
+                await trio.sleep_until(stop_at)
+                nursery.cancel_scope.cancel()
         except (ClientError, TimeoutError, OSError, trio.BrokenResourceError, BaseExceptionGroup):
             await trio.sleep(0.2)
 
