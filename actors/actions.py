@@ -14,18 +14,27 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import structlog
 import trio
 
 from actors.agent_runtime import AgentTurns
-from actors.errors import ActorError, AgentBusy, InvalidAction, StoreUnavailable
+from actors.errors import (
+    ActorError,
+    AgentBusy,
+    InvalidAction,
+    StoreFullError,
+    StoreUnavailableError,
+)
 from actors.events import StoredEvent, canonical_json, utc_timestamp
 from actors.lifespan import AnyAgent
 from actors.messages import Act, ActResult
 from actors.placement import Lease
-from actors.stores.base import Unavailable
+from actors.stores.base import StoreFull, StoreUnavailable
 
 if TYPE_CHECKING:
     from actors.actor import ActorHost
+
+log = structlog.get_logger(__name__)
 
 
 class ActionPath(AgentTurns):
@@ -38,6 +47,7 @@ class ActionPath(AgentTurns):
         host: ActorHost
         agent: AnyAgent | None
         lease: Lease | None
+        session_id: str
         _nursery: trio.Nursery | None
 
         def _wake(self) -> None: ...
@@ -108,13 +118,22 @@ class ActionPath(AgentTurns):
                 [payload for _, payload in accepted], prefixes, inbox_ids if any(inbox_ids) else None
             )
         except BaseException as exc:
-            error = (StoreUnavailable if isinstance(exc, Unavailable) else ActorError)(
-                f"could not persist the action: {type(exc).__name__}"
-            )
+            transient = isinstance(exc, StoreUnavailable)
+            error: ActorError
+            if isinstance(exc, StoreFull):
+                error = StoreFullError(f"could not persist the action: {exc}")
+            elif transient:
+                error = StoreUnavailableError(f"could not persist the action: {exc}")
+            else:
+                error = ActorError(f"could not persist the action: {type(exc).__name__}")
             for act, _ in accepted:
                 _fail(act, error)
             for act, _ in duplicates:
                 _fail(act, error)
+            if isinstance(exc, StoreUnavailable) and not exc.may_have_applied:  # not stored, head unmoved
+                log.warning("session.store_unavailable", session_id=self.session_id, error=str(exc),
+                            actions=len(accepted))
+                return
             raise
         for (act, _), event in zip(accepted, events, strict=True):
             if act.client_seq is not None:
@@ -148,8 +167,23 @@ class ActionPath(AgentTurns):
         body["timestamp"] = utc_timestamp()
         if "message" not in body:
             body["message"] = _message_of(body)
-        (event,) = await self._append([body])
-        return event
+        delay = 0.05
+        while True:
+            try:
+                (event,) = await self._append([body])
+            except StoreUnavailable as exc:
+                # The agent's output must not be lost to a transient fault (a full disk): it waits for
+                # the store, in order, the next turn after it. Shutdown and passivation cancel the wait.
+                # A write that may have been applied is not retried blindly: the incarnation ends and the
+                # next one reloads the log.
+                if exc.may_have_applied:
+                    raise
+                if delay == 0.05:
+                    log.warning("session.emit_waiting_for_store", session_id=self.session_id, error=str(exc))
+                await trio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            return event
 
 
 def _fail(act: Act, error: BaseException) -> None:

@@ -13,12 +13,6 @@ class ActorError(Exception):
     code = "ACTOR_ERROR"
 
 
-class StoreUnavailable(ActorError):
-    """The store did not answer: the action was not acknowledged (its outcome may be unknown; retry)."""
-
-    code = "STORE_UNAVAILABLE"
-
-
 class MailboxFull(ActorError):
     """The session's mailbox is at capacity: the message was not accepted (the sender may retry later)."""
 
@@ -71,3 +65,16 @@ class AgentBusy(ActorError):
     """The agent's bounded backlog of actions is full; the action was not accepted."""
 
     code = "AGENT_BUSY"
+
+
+class StoreUnavailableError(ActorError):
+    """The store could not persist the action (an I/O fault, or its server did not answer): not
+    acknowledged; retry later (with Redis its outcome may be unknown: resend with the same client_seq)."""
+
+    code = "STORE_UNAVAILABLE"
+
+
+class StoreFullError(StoreUnavailableError):
+    """The store's disk is full: the action was not stored; retry once space returns."""
+
+    code = "STORE_FULL"

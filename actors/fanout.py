@@ -138,7 +138,7 @@ class FanOut:
         if known != _UNKNOWN and cursor >= known:
             entry.live = True
             if not conn.send(ready_status()):
-                self._drop(session_id, topic, entry, "slow consumer")
+                self._drop(session_id, topic, entry, _send_failure(entry.conn))
             return
         self._start_pump(session_id, topic, entry)
 
@@ -191,7 +191,7 @@ class FanOut:
                     self._start_pump(session_id, topic, entry)
                     break
                 if not send(out):
-                    self._drop(session_id, topic, entry, "slow consumer")
+                    self._drop(session_id, topic, entry, _send_failure(entry.conn))
                     break
                 entry.cursor = eid
 
@@ -202,7 +202,7 @@ class FanOut:
             return
         for entry in list(topic.entries.values()):
             if (entry.live or not live_only) and not entry.conn.send(event):
-                self._drop(session_id, topic, entry, "slow consumer")
+                self._drop(session_id, topic, entry, _send_failure(entry.conn))
 
     def close_all(self, session_id: str, status: OutboundEvent | None, reason: str) -> None:
         """Detach and close every connection of the session, each sent ``status`` first."""
@@ -236,7 +236,10 @@ class FanOut:
         ours = topic.entries.get(conn_id) is entry
         if ours:
             self._remove(session_id, topic, conn_id)
-        log.info("connection.dropped", conn_id=conn_id, reason=reason, cursor=entry.cursor)
+        # A send to a client that just went away is routine (debug); a real cut-off is worth an info line.
+        (log.debug if reason == "disconnected" else log.info)(
+            "connection.dropped", conn_id=conn_id, reason=reason, cursor=entry.cursor
+        )
         entry.conn.close(reason)
         if ours and self._on_detached is not None:
             self._on_detached(session_id, conn_id)
@@ -268,7 +271,7 @@ class FanOut:
                         entry.live = True
                         entry.scope = None
                         if not conn.send(ready_status()):
-                            self._drop(session_id, topic, entry, "slow consumer")
+                            self._drop(session_id, topic, entry, _send_failure(entry.conn))
                         return
                     lag_limit = self._lag_limit
                     if lag_limit is not None and h - max(entry.cursor, entry.join_head) > lag_limit:
@@ -296,7 +299,7 @@ class FanOut:
                         if entries.get(conn.id) is not entry:
                             return
                         if not conn.send(OutboundEvent.from_stored(ev)):
-                            self._drop(session_id, topic, entry, "slow consumer")
+                            self._drop(session_id, topic, entry, _send_failure(entry.conn))
                             return
                         entry.cursor = ev.id
             finally:
@@ -319,3 +322,9 @@ class FanOut:
         entry.cursor = min(entry.cursor, last)
         entry.join_head = last
         return True
+
+
+def _send_failure(conn: Connection) -> str:
+    """Why ``conn.send`` returned False: the client is already gone, or it is too slow to keep up.
+    A connection may say it is gone with a ``disconnected`` property (``Connection`` does not require it)."""
+    return "disconnected" if getattr(conn, "disconnected", False) else "slow consumer"

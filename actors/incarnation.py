@@ -35,7 +35,7 @@ from actors.messages import Message, Stop
 from actors.placement import Placement
 from actors.registry import Registry
 from actors.restart import RestartBudget, RestartPolicy
-from actors.stores.base import FencedOut, Store, Unavailable
+from actors.stores.base import FencedOut, Store, StoreUnavailable
 
 if TYPE_CHECKING:
     from actors.supervisor import RemoteSessions
@@ -197,7 +197,7 @@ class Incarnations:
         actor.crashed()
         if isinstance(exc, FencedOut):
             self.count("fenced_refusals")
-        if self.remote is not None and isinstance(exc, Unavailable | FencedOut):
+        if self.remote is not None and isinstance(exc, StoreUnavailable | FencedOut):
             # Cluster mode: the append's outcome is unknown (or another node owns the session): stand down;
             # the next incarnation, here or elsewhere, rehydrates from what the store really holds.
             self._lease_lost(actor)

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -74,32 +75,76 @@ def test_scripts_serve_runs_the_server_on_sqlite(tmp_path: Path) -> None:
     assert code == 0
 
 
-def test_python_quick_start(server: ServerProcess) -> None:
-    (snippet,) = [block for block in code_blocks("python") if "socketio.Client()" in block]
-    code = snippet.replace("http://127.0.0.1:3000", server.url)
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that requires an API key: the quick starts, which send none, are refused."""
+    with ServerProcess(tmp_path_factory.mktemp("readme-keyed"), "--api-key", "sesame") as proc:
+        yield proc
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_python_quick_start(url: str) -> subprocess.CompletedProcess[str]:
+    (snippet,) = [block for block in code_blocks("python") if "socketio.Client(" in block]
+    code = snippet.replace("http://127.0.0.1:3000", url)
     assert code != snippet, "the quick start no longer points at the default address"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def run_js_quick_start(url: str) -> subprocess.CompletedProcess[str]:
+    (snippet,) = code_blocks("js")
+    code = snippet.replace("http://127.0.0.1:3000", url)
+    assert code != snippet
+    node = require_node()
+    # Inside tests/js so that `import "socket.io-client"` resolves. The snippet ends by itself.
+    script = JS_DIR / f".readme-quick-start-{os.getpid()}.mjs"
+    script.write_text(code)
+    try:
+        return subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60, cwd=JS_DIR)
+    finally:
+        script.unlink()
+
+
+def _ordered_ids(lines: list[str], pattern: str) -> list[int]:
+    return [int(m.group(1)) for line in lines if (m := re.search(pattern, line))]
+
+
+def test_python_quick_start(server: ServerProcess) -> None:
+    done = run_python_quick_start(server.url)
     assert done.returncode == 0, done.stderr
-    assert re.search(r"\{'id': \d+\}", done.stdout), done.stdout
+    assert re.search(r"ack \{'id': \d+\}", done.stdout), done.stdout
     assert "'source': 'user'" in done.stdout and "'content': 'hello'" in done.stdout
     assert "'source': 'agent'" in done.stdout  # the default EchoAgent answered
+    lines = done.stdout.splitlines()
+    ids = _ordered_ids(lines, r"^event \{'id': (\d+)")
+    assert ids == sorted(ids) and len(ids) == len(set(ids)), done.stdout  # one thread prints, in order
+    ready = [i for i, line in enumerate(lines) if "STATUS$READY" in line]
+    assert len(ready) == 1 and "'source': 'agent'" in lines[-1], done.stdout  # ends on the echo
 
 
 def test_javascript_quick_start(server: ServerProcess) -> None:
-    (snippet,) = code_blocks("js")
-    code = snippet.replace("http://127.0.0.1:3000", server.url)
-    assert code != snippet
-    node = require_node()
-    # Inside tests/js so that `import "socket.io-client"` resolves; the snippet keeps its socket open.
-    script = JS_DIR / f".readme-quick-start-{os.getpid()}.mjs"
-    script.write_text(code + "\nsetTimeout(() => process.exit(0), 2000);\n")
-    try:
-        done = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60, cwd=JS_DIR)
-    finally:
-        script.unlink()
+    done = run_js_quick_start(server.url)
     assert done.returncode == 0, done.stderr
-    assert re.search(r"\{ id: \d+ \}", done.stdout), done.stdout
+    assert re.search(r"ack \{ id: \d+ \}", done.stdout), done.stdout
     assert "source: 'user'" in done.stdout and "source: 'agent'" in done.stdout
+
+
+@pytest.mark.parametrize("run", [run_python_quick_start, run_js_quick_start], ids=["python", "js"])
+def test_quick_starts_print_the_servers_refusal(keyed_server: ServerProcess, run: Any) -> None:
+    done = run(keyed_server.url)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "error: Invalid or missing credentials (CONNECT$INVALID_CREDENTIALS)" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("run", [run_python_quick_start, run_js_quick_start], ids=["python", "js"])
+def test_quick_starts_give_up_on_a_wrong_port(run: Any) -> None:
+    done = run(f"http://127.0.0.1:{_free_port()}")  # nobody listens: no retrying forever
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "error: " in done.stderr and "is the server running at this address?" in done.stderr, done.stderr
 
 
 async def test_library_example_serves_events_and_acks() -> None:

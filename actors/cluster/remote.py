@@ -29,7 +29,7 @@ import trio
 from actors.cluster.doorbells import Doorbells
 from actors.cluster.inbox import route
 from actors.cluster.tail import open_tail
-from actors.errors import ActorError, SessionForbidden, SessionNotFound, StoreUnavailable
+from actors.errors import ActorError, SessionForbidden, SessionNotFound, StoreUnavailableError
 from actors.events import canonical_json
 from actors.fanout import FanOut
 from actors.messages import Act, ActResult, Join, Leave, Message
@@ -148,7 +148,7 @@ class RemoteSessions:
             if isinstance(msg, Leave):
                 return self._leave(session_id, msg.conn_id)
         except StoreError as exc:
-            raise StoreUnavailable(f"session {session_id}: the store is unavailable: {exc}") from exc
+            raise StoreUnavailableError(f"session {session_id}: the store is unavailable: {exc}") from exc
         return False
 
     def _foreign(self, owner: str | None) -> bool:
@@ -243,7 +243,7 @@ class RemoteSessions:
             self.answers.resolve(inbox_id, exc)
             return
         except StoreError as exc:
-            self.answers.resolve(inbox_id, StoreUnavailable(str(exc)))
+            self.answers.resolve(inbox_id, StoreUnavailableError(str(exc)))
             return
         self.kick(session_id)
 

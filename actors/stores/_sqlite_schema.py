@@ -20,6 +20,8 @@ from actors.stores.base import StoreError
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "NotOurDatabase",
+    "SchemaTooNew",
     "Synchronous",
     "connect_reader",
     "connect_writer",
@@ -27,6 +29,14 @@ __all__ = [
 ]
 
 Synchronous = Literal["normal", "full"]
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer server (its ``user_version`` is above ``SCHEMA_VERSION``)."""
+
+
+class NotOurDatabase(StoreError):
+    """The file is not a SQLite database, is corrupt, or is another program's database."""
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -80,7 +90,15 @@ def connect_writer(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open SQLite database {str(path)!r}: {exc}") from exc
     try:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, unwritable...: not about the content
+                raise
+            raise NotOurDatabase(
+                f"{str(path)!r} is not a Session Supervisor database (SQLite says: {exc}); "
+                "it may be corrupt or another kind of file: choose another --store"
+            ) from exc
         if str(mode).lower() != "wal":
             raise StoreError(f"SQLite database {str(path)!r} refused WAL mode (journal_mode={mode})")
         conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
@@ -102,11 +120,20 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         conn.execute("BEGIN IMMEDIATE")
         version = schema_version(conn)
         if version > SCHEMA_VERSION:
-            raise StoreError(
+            raise SchemaTooNew(
                 f"SQLite database {str(path)!r} has schema version {version}, newer than the "
                 f"{SCHEMA_VERSION} this server knows: it was written by a newer release; upgrade the server "
                 "to open it"
             )
+        if version == 0:
+            foreign = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            ).fetchone()[0]
+            if foreign:
+                raise NotOurDatabase(
+                    f"{str(path)!r} is another program's SQLite database (it has tables but no Session "
+                    "Supervisor schema version): refusing to add tables to it; choose another --store"
+                )
         for number in range(version, SCHEMA_VERSION):
             MIGRATIONS[number](conn)
         if version != SCHEMA_VERSION:

@@ -17,8 +17,20 @@ class StoreError(Exception):
     """A store could not do what was asked (I/O error, corrupt data, closed store)."""
 
 
-class Unavailable(StoreError):
-    """The store did not answer (unreachable, timed out): the operation's outcome is unknown."""
+class StoreUnavailable(StoreError):
+    """A transient fault of the storage (an I/O error, the store's server unreachable or timing out): the
+    same operation may succeed later. A local store (SQLite) stored nothing of a failed write; a remote
+    one (Redis) may not know whether a write that timed out was applied, so its writer reads the log
+    before writing again (``RedisStore.append_applied``) and never retries blindly."""
+
+    may_have_applied = False
+    """True when a failed write may nevertheless have been applied (a remote store's timeout): its writer
+    must not carry on as if nothing happened, it reloads the truth from the store first."""
+
+
+class StoreFull(StoreUnavailable):
+    """The disk (or the store's memory) is full: nothing of the operation was stored; retry once space
+    returns."""
 
 
 class FencedOut(StoreError):

@@ -39,7 +39,7 @@ from actors.events import StoredEvent
 from actors.stores._json import dumps
 from actors.stores._redis_keys import SESSION_INDEX, SessionKeys
 from actors.stores._redis_lua import LIBRARY
-from actors.stores.base import EventIdConflict, FencedOut, SessionRecord, StoreError, Unavailable
+from actors.stores.base import EventIdConflict, FencedOut, SessionRecord, StoreError, StoreUnavailable
 from actors.stores.redis_url import RedisURL, parse_redis_url
 
 if TYPE_CHECKING:
@@ -54,8 +54,10 @@ T = TypeVar("T")
 _FIELDS = ["o", "c", "l", "s", "u"]  # owner, created_at, last event id, snapshot, snapshot upto
 
 
-class RedisUnavailable(Unavailable):
+class RedisUnavailable(StoreUnavailable):
     """Redis did not answer in time or the connection failed; the operation's outcome may be unknown."""
+
+    may_have_applied = True
 
 
 @dataclass(frozen=True, slots=True)

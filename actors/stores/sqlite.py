@@ -41,6 +41,7 @@ import trio
 from actors.events import StoredEvent
 from actors.stores._group import GroupRunner
 from actors.stores._json import dumps
+from actors.stores._sqlite_lock import StoreLock, StoreLocked, network_filesystem
 from actors.stores._sqlite_ops import (
     _Append,
     _Batch,
@@ -55,10 +56,17 @@ from actors.stores._sqlite_ops import (
     _SaveSnapshot,
     _WriteOp,
 )
-from actors.stores._sqlite_schema import SCHEMA_VERSION, Synchronous, connect_reader, connect_writer
-from actors.stores.base import EventIdConflict, SessionRecord, StoreError
+from actors.stores._sqlite_schema import (
+    SCHEMA_VERSION,
+    NotOurDatabase,
+    SchemaTooNew,
+    Synchronous,
+    connect_reader,
+    connect_writer,
+)
+from actors.stores.base import EventIdConflict, SessionRecord, StoreError, StoreFull, StoreUnavailable
 
-__all__ = ["SqliteStore"]
+__all__ = ["NotOurDatabase", "SchemaTooNew", "SqliteStore", "StoreLocked"]
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +77,21 @@ def _batch_error(exc: BaseException | None) -> BaseException:
     if exc is None:
         return StoreError("internal error: a store batch left an operation unanswered")
     return StoreError(f"store batch failed: {exc!r}")
+
+
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+
+
+def _write_error(session_id: str, exc: BaseException) -> StoreError:
+    """A failed write as the store's error: a full disk or an I/O fault is transient (``StoreFull``,
+    ``StoreUnavailable``: nothing was written, retry later), anything else is the op's own fault."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL:
+        return StoreFull(f"session {session_id!r}: the disk is full: {exc}")
+    if primary == _SQLITE_IOERR:
+        return StoreUnavailable(f"session {session_id!r}: disk I/O error: {exc}")
+    return StoreError(f"session {session_id!r}: write failed: {exc}")
 
 
 class SqliteStore:
@@ -88,6 +111,7 @@ class SqliteStore:
         self.commits = 0
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._lock = StoreLock(self.path)
         self._state = "new"  # new -> open -> closed
         self._writes: GroupRunner[_WriteOp] = GroupRunner(
             self._write_batch, max_pending=max_pending, make_error=_batch_error
@@ -106,18 +130,36 @@ class SqliteStore:
             raise StoreError(f"{self!r} cannot be opened twice")
 
         def connect() -> tuple[sqlite3.Connection, sqlite3.Connection]:
-            writer = connect_writer(self.path, self.synchronous)
+            # One server per store (see _sqlite_lock): the lock comes before any connection.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
             try:
-                return writer, connect_reader(self.path)
+                writer = connect_writer(self.path, self.synchronous)
+                try:
+                    return writer, connect_reader(self.path)
+                except BaseException:
+                    writer.close()
+                    raise
             except BaseException:
-                writer.close()
+                self._lock.release()
                 raise
 
         try:
             self._writer, self._reader = await trio.to_thread.run_sync(connect)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {str(self.path)!r}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open SQLite database {str(self.path)!r}: {exc.strerror or exc}"
+                + (f": {exc.filename!r}" if exc.filename else "")
+            ) from exc
         self._state = "open"
+        fs_type = network_filesystem(self.path)
+        if fs_type is not None:
+            log.warning(
+                "store.network_filesystem", path=str(self.path), fs_type=fs_type,
+                hint="SQLite's locking and WAL are unreliable on network filesystems; use a local disk",
+            )
         log.info(
             "sqlite store opened",
             path=str(self.path),
@@ -139,6 +181,7 @@ class SqliteStore:
                 await self._reads.run_alone(reader.close)
             if writer is not None:
                 await self._writes.run_alone(writer.close)
+            self._lock.release()
         log.info("sqlite store closed", path=str(self.path), commits=self.commits)
 
     async def __aenter__(self) -> SqliteStore:
@@ -262,7 +305,7 @@ class SqliteStore:
                     self._write_batch([op])
             else:
                 log.warning("write failed", session_id=ops[0].session_id, error=repr(exc))
-                ops[0].fail(StoreError(f"session {ops[0].session_id!r}: write failed: {exc}"))
+                ops[0].fail(_write_error(ops[0].session_id, exc))
             return
         for op, (result, error) in zip(ops, outcomes, strict=True):
             if error is None:

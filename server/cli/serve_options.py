@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from cyclopts import Parameter
 
@@ -89,7 +89,7 @@ class ServeOptions:
     admin_token: str | None = None
     """Token for the admin API ([admin] token). Env: SUPERVISOR_ADMIN_TOKEN. Default: generated into the
     data dir."""
-    cors_allowed_origins: list[str] | None = None
+    cors_allowed_origins: Annotated[list[str] | None, Parameter(negative=())] = None
     """Origins allowed for browser clients ('*' for any). Default: same origin only."""
     ping_interval: float | None = None
     """Engine.IO ping interval in seconds ([engineio], default 25)."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from server.engineio.address_cap import parse_networks
+
 TRANSPORTS = ("polling", "websocket")
 
 
@@ -45,6 +47,12 @@ class EngineConfig:
     """Where the server is mounted (informational: the router decides; Socket.IO mounts at /socket.io/)."""
     disconnect_grace: float = 5.0
     """On cancellation (server shutdown), how long ``engine_disconnect`` may run, shielded."""
+    max_connections_per_address: int | None = None
+    """At most this many open Engine.IO connections per client address (None: no cap). Behind a reverse
+    proxy, list it in ``trusted_proxies`` so that the address is the client's, not the proxy's."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Proxies (IP addresses or networks) whose ``X-Forwarded-For`` header names the client's address;
+    from anyone else the header is ignored."""
 
     def __post_init__(self) -> None:
         for name in self.transports:
@@ -52,6 +60,9 @@ class EngineConfig:
                 raise ValueError(f"unknown transport {name!r}")
         if self.max_buffered_packets < 1:
             raise ValueError("max_buffered_packets must be positive")
+        if self.max_connections_per_address is not None and self.max_connections_per_address < 1:
+            raise ValueError("max_connections_per_address must be positive (or None: no cap)")
+        parse_networks(self.trusted_proxies)  # a bad entry fails here, at load time
 
     def with_(self, **changes: object) -> EngineConfig:
         """A copy with some fields changed: ``config.with_(ping_interval=0.3)``."""

@@ -24,6 +24,7 @@ import structlog
 import trio
 
 from actors.timers import TimerQueue
+from server.engineio.address_cap import AddressCap
 from server.engineio.config import EngineConfig
 from server.engineio.cors import CorsPolicy
 from server.engineio.interfaces import EngineApp
@@ -65,6 +66,8 @@ class EngineServer:
         self.config = config or EngineConfig()
         self._cors = CorsPolicy(self.config.cors_allowed_origins, self.config.cors_credentials)
         self._sockets: dict[str, EngineSocket] = {}
+        self._cap = AddressCap(self.config.max_connections_per_address, self.config.trusted_proxies)
+        self._address_of: dict[str, str] = {}  # sid -> client address, only while a cap is set
         self.timers = TimerQueue()  # every polling socket's next deadline
         self._wake: trio.Event | None = None
         self._pending_notify: deque[EngineSocket] = deque()
@@ -85,14 +88,14 @@ class EngineServer:
         upgrade = request.is_websocket_upgrade
         if request.method == "OPTIONS" and not upgrade:
             if not cors.allows(request):
-                return self._error(request, FORBIDDEN)
+                return self._refuse_origin(request)
             return cors.preflight(request)
         query = request.query
         transport = query.get("transport")
         if transport not in self.config.transports:
             return self._error(request, UNKNOWN_TRANSPORT)
         if not cors.allows(request):
-            return self._error(request, FORBIDDEN)
+            return self._refuse_origin(request)
         sid = query.get("sid")
         if sid is not None:
             sock = self._sockets.get(sid)
@@ -128,11 +131,33 @@ class EngineServer:
             return self._error(request, BAD_REQUEST)
         if query.get("EIO") != "4":
             return self._error(request, UNSUPPORTED_PROTOCOL_VERSION)
+        if self._cap.limit is not None and not self._cap.allows(self._client_address(request)):
+            return self._refuse_address(request)
         if upgrade:
             if transport != "websocket":
                 return self._error(request, BAD_REQUEST)
             return WebSocketAccept(partial(self._open_websocket, request))
         return await self._open_polling(request)
+
+    def _client_address(self, request: Request) -> str:
+        return self._cap.address(request.remote[0], request.headers)
+
+    def _refuse_address(self, request: Request) -> Response:
+        address = self._client_address(request)
+        log.info("engineio.refused", reason="too many connections from this address", address=address,
+                 limit=self._cap.limit)
+        message = b"Too many connections from this address"
+        if request.is_websocket_upgrade:
+            return Response(429, message, content_type="text/html")
+        body = {"code": BAD_REQUEST, "message": message.decode()}
+        return Response.json(429, body, self._cors.headers(request))
+
+    def _refuse_origin(self, request: Request) -> Response:
+        log.info(
+            "engineio.refused", reason="origin not allowed (CORS)", origin=request.headers.get("origin"),
+            host=request.headers.get("host"), hint="add it to [engineio] cors_allowed_origins",
+        )
+        return self._error(request, FORBIDDEN)
 
     def _error(self, request: Request, code: int) -> Response:
         status = 403 if code == FORBIDDEN else 400
@@ -151,6 +176,9 @@ class EngineServer:
         proto = SocketProtocol(sid, transport, self.config, trio.current_time())
         sock = EngineSocket(self, proto, request, ws)
         self._sockets[sid] = sock
+        if self._cap.limit is not None:
+            address = self._address_of[sid] = self._client_address(request)
+            self._cap.opened(address)
         return sock
 
     async def _open_polling(self, request: Request) -> Response:
@@ -166,6 +194,9 @@ class EngineServer:
         """``sock`` closed: its sid is unknown from now on."""
         if self._sockets.get(sock.sid) is sock:
             del self._sockets[sock.sid]
+            address = self._address_of.pop(sock.sid, None)
+            if address is not None:
+                self._cap.closed(address)
 
     def upgraded(self, sock: EngineSocket) -> None:
         """``sock`` moved to its websocket."""

@@ -31,6 +31,11 @@ class SioConnection:
     def id(self) -> str:
         return self._id
 
+    @property
+    def disconnected(self) -> bool:
+        """Closed here, or the client is gone (so a failed send is not a slow consumer; see FanOut)."""
+        return self._closed or not self._sio.connected(self._id, self._namespace)
+
     def send(self, event: OutboundEvent) -> bool:
         if self._closed:
             return False

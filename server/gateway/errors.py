@@ -39,7 +39,8 @@ ACTION_TOO_LARGE = Refusal("ACTION$TOO_LARGE", "oh_user_action payload is too la
 ACTION_NOT_JOINED = Refusal("ACTION$NOT_JOINED", "This connection has not joined a conversation")
 ACTION_AGENT_BUSY = Refusal("ACTION$AGENT_BUSY", "The agent has too many actions waiting; retry later")
 INTERNAL = Refusal("STATUS$ERROR_INTERNAL", "Internal error")
-STORE_UNAVAILABLE = Refusal("STATUS$ERROR_STORE_UNAVAILABLE", "The store is unavailable; retry shortly")
+STORE_FULL = Refusal("STATUS$ERROR_STORE_FULL", "The server's disk is full: not stored; retry later")
+STORE_UNAVAILABLE = Refusal("STATUS$ERROR_STORE_UNAVAILABLE", "The store is unavailable; retry later")
 
 _BY_ACTOR_ERROR: dict[type[actor_errors.ActorError], Refusal] = {
     actor_errors.SessionForbidden: FORBIDDEN,
@@ -49,7 +50,8 @@ _BY_ACTOR_ERROR: dict[type[actor_errors.ActorError], Refusal] = {
     actor_errors.SupervisorClosed: SHUTTING_DOWN,
     actor_errors.InvalidAction: ACTION_INVALID,
     actor_errors.AgentBusy: ACTION_AGENT_BUSY,
-    actor_errors.StoreUnavailable: STORE_UNAVAILABLE,
+    actor_errors.StoreFullError: STORE_FULL,  # before its base class: the first match wins
+    actor_errors.StoreUnavailableError: STORE_UNAVAILABLE,
 }
 
 

@@ -425,8 +425,15 @@ class Server(EngineApplication):
         task_status: trio.TaskStatus[serving.HttpServer] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Run the whole stack (HTTP, Engine.IO, this server) until cancelled: ``trio.run(sio.serve, host,
-        port)`` or ``http = await nursery.start(sio.serve, "127.0.0.1", 0)``."""
-        await serving.serve(
-            self.engine_server(engine_config), self.run, host, port, path=path, router=router,
-            http_config=http_config, task_status=task_status,
-        )
+        port)`` or ``http = await nursery.start(sio.serve, "127.0.0.1", 0)``. Ctrl-C (a KeyboardInterrupt
+        and nothing else) ends it: it returns normally, the connections closed."""
+        try:
+            await serving.serve(
+                self.engine_server(engine_config), self.run, host, port, path=path, router=router,
+                http_config=http_config, task_status=task_status,
+            )
+        except KeyboardInterrupt:
+            return
+        except BaseExceptionGroup as group:
+            if group.split(KeyboardInterrupt)[1] is not None:
+                raise

@@ -40,12 +40,13 @@ class ServerProcess:
     """
 
     def __init__(
-        self, workdir: Path, *args: str, start_timeout: float = 30.0, store: str | None = None
+        self, workdir: Path, *args: str, start_timeout: float = 30.0, store: str | None = None,
+        db: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.args: Sequence[str] = args
         self.start_timeout = start_timeout
-        self.db = workdir / "supervisor.db"
+        self.db = db if db is not None else workdir / "supervisor.db"
         self.store = store or f"sqlite:///{self.db}"
         self.log_path = workdir / "server.log"
         self.port = 0
