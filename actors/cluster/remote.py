@@ -32,6 +32,7 @@ from actors.cluster.tail import open_tail
 from actors.errors import ActorError, SessionForbidden, SessionNotFound, StoreUnavailableError
 from actors.events import canonical_json
 from actors.fanout import FanOut
+from actors.leases import EXPIRY_SLACK
 from actors.messages import Act, ActResult, Join, Leave, Message
 from actors.reply import Reply
 from actors.stores.base import StoreError
@@ -223,19 +224,25 @@ class RemoteSessions:
         """While routed actions wait, check now and then that their owner still holds the lease: a paused
         or partitioned owner still counts as a receiver, and its lease expires without anyone releasing."""
         pending = self._watched[session_id]
+        every = self.placement.lease_ttl / 4
+        wait = every
         try:
             while self.answers.waiting(session_id, pending):
-                await trio.sleep(self.placement.lease_ttl / 4)
+                await trio.sleep(wait)
                 pending.intersection_update(i for i in list(pending) if self.answers.waiting(session_id, {i}))
                 if not pending:
                     break
+                wait = every
                 try:
-                    owner = await self.placement.owner_of(session_id)
+                    found = await self.placement.holder(session_id)
                 except StoreError:
                     continue
-                if not self._foreign(owner):
+                if found is None or not self._foreign(found[0]):
                     await self._host_here(session_id, next(iter(pending)))
                     break
+                # Look again as the holder's lease expires if that comes first: a dead owner's session is
+                # taken over at its lease's expiry, not up to a quarter TTL later.
+                wait = min(every, found[2] + EXPIRY_SLACK)
         finally:
             del self._watched[session_id]
 
