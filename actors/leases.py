@@ -32,6 +32,10 @@ TAKEOVER_POLL = 0.1
 says 250 ms; 100 ms keeps a takeover well inside TTL + 250 ms on a loaded machine)."""
 
 
+EXPIRY_SLACK = 0.002
+"""Seconds after a lease's reported expiry before trying to take it (Redis expires it by its own clock)."""
+
+
 class Leaseholder(Protocol):
     session_id: str
     lease: Lease | None
@@ -66,13 +70,25 @@ class Leases:
         ttl = getattr(self.placement, "lease_ttl", None)
         if lease is None and isinstance(ttl, int | float):
             deadline = trio.current_time() + ttl + TAKEOVER_POLL
+            expires_at = getattr(self.placement, "expires_at", None)
             while lease is None and trio.current_time() < deadline:
-                await trio.sleep(TAKEOVER_POLL)
+                await trio.sleep_until(self._next_attempt(holder.session_id, expires_at))
                 lease = await self.placement.acquire(holder.session_id)
         if lease is None:
             return False
         holder.lease = lease
         return True
+
+    @staticmethod
+    def _next_attempt(session_id: str, expires_at: Callable[[str], float | None] | None) -> float:
+        """One poll from now, or the moment the holder's lease expires (its PTTL at the refused acquire)
+        if that comes first: a dead holder's lease is taken as it expires, not up to a poll later."""
+        now = trio.current_time()
+        at = now + TAKEOVER_POLL
+        expiry = expires_at(session_id) if expires_at is not None else None
+        if expiry is None or expiry + EXPIRY_SLACK <= now:  # unknown, or already due (never spin)
+            return at
+        return min(at, expiry + EXPIRY_SLACK)
 
     def release(self, holder: Leaseholder, nursery: trio.Nursery | None) -> None:
         """Give ``holder``'s lease up (in a task of ``nursery`` when the placement must await)."""

@@ -43,25 +43,26 @@ class Host(Protocol):
 
 
 class _Relay(Reply[ActResult]):
-    """The reply of a routed act: also reported to ``Answers`` under its inbox id."""
+    """The reply of a routed act: also reported to ``Answers`` under its session and inbox id."""
 
-    __slots__ = ("answers", "inbox_id")
+    __slots__ = ("answers", "inbox_id", "session_id")
 
-    def __init__(self, answers: Answers, inbox_id: str) -> None:
+    def __init__(self, answers: Answers, session_id: str, inbox_id: str) -> None:
         super().__init__()
         self.answers = answers
+        self.session_id = session_id
         self.inbox_id = inbox_id
 
     def set(self, value: ActResult) -> bool:
         done = super().set(value)
         if done:
-            self.answers.resolve(self.inbox_id, value)
+            self.answers.resolve(self.session_id, self.inbox_id, value)
         return done
 
     def fail(self, error: BaseException) -> bool:
         done = super().fail(error)
         if done:
-            self.answers.resolve(self.inbox_id, error)
+            self.answers.resolve(self.session_id, self.inbox_id, error)
         return done
 
 
@@ -152,12 +153,12 @@ class InboxReader:
                 break
             for entry in entries:
                 action: Any = json.loads(entry.action)
-                act = Act(None, action, _Relay(self.answers, entry.inbox_id), None,
+                act = Act(None, action, _Relay(self.answers, session_id, entry.inbox_id), None,
                           action_json=entry.action, inbox_id=entry.inbox_id, inbox_fence=fence)
                 try:
                     await self.host.deliver(session_id, act, create=False)
                 except ActorError as exc:
-                    self.answers.resolve(entry.inbox_id, exc)
+                    self.answers.resolve(session_id, entry.inbox_id, exc)
                 after = entry.inbox_id
                 self.positions.pop(session_id, None)  # re-inserted last: the bound drops the oldest
                 self.positions[session_id] = (fence, after)

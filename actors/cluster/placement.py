@@ -64,7 +64,9 @@ class RedisPlacement:
         self.safety_margin = safety_margin if safety_margin is not None else min(1.0, lease_ttl / 10)
         self.states: dict[str, LeaseState] = {}  # session id -> the lease this node holds
         self.takeovers = 0  # leases acquired after another holder had them (crash, pause, passivation)
-        self._refused: set[str] = set()  # sessions whose last acquire found another holder
+        # Sessions whose last acquire found another holder -> when that holder's lease expires (trio clock,
+        # from the PTTL ACQUIRE reported): a taker polls again then, not a fixed interval later.
+        self._refused: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"RedisPlacement(node_id={self.node_id!r}, lease_ttl={self.lease_ttl})"
@@ -98,15 +100,19 @@ class RedisPlacement:
             session_id,
         )
         if int(reply[0]) != 1:
-            if len(self._refused) < 100_000:
-                self._refused.add(session_id)
+            if session_id in self._refused or len(self._refused) < 100_000:
+                self._refused[session_id] = sent + max(0, int(reply[2])) / 1000
             return None
-        if session_id in self._refused:
-            self._refused.discard(session_id)
+        if self._refused.pop(session_id, None) is not None:
             self.takeovers += 1
         lease = Lease(session_id, self.node_id, int(reply[1]))
         self.states[session_id] = LeaseState(lease, sent + self.lease_ttl - self.safety_margin)
         return lease
+
+    def expires_at(self, session_id: str) -> float | None:
+        """When the lease another holder had at this node's last refused acquire expires (trio clock, a
+        lower bound: measured from when the acquire was sent), None if unknown."""
+        return self._refused.get(session_id)
 
     async def holder(self, session_id: str) -> tuple[str, int, float] | None:
         """(node, fence, seconds left) of the current lease, or None."""

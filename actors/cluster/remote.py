@@ -32,6 +32,7 @@ from actors.cluster.tail import open_tail
 from actors.errors import ActorError, SessionForbidden, SessionNotFound, StoreUnavailableError
 from actors.events import canonical_json
 from actors.fanout import FanOut
+from actors.leases import EXPIRY_SLACK
 from actors.messages import Act, ActResult, Join, Leave, Message
 from actors.reply import Reply
 from actors.stores.base import StoreError
@@ -58,29 +59,34 @@ class Host(Protocol):
 
 
 class Answers:
-    """Routed actions' replies by inbox id, answered by whoever sees the event (tail or local append)."""
+    """Routed actions' replies by (session id, inbox id), answered by whoever sees the event (tail or
+    local append). Inbox ids are Stream ids of each session's own inbox: two sessions' actions routed in
+    the same millisecond get the same id, so an id alone never names a routed action."""
 
     def __init__(self) -> None:
-        self._waiting: dict[str, tuple[Reply[ActResult], float]] = {}
-        self._done: OrderedDict[str, ActResult | BaseException] = OrderedDict()
+        self._waiting: dict[tuple[str, str], tuple[Reply[ActResult], float]] = {}
+        self._done: OrderedDict[tuple[str, str], ActResult | BaseException] = OrderedDict()
         self.routed = 0
 
-    def expect(self, inbox_id: str, reply: Reply[ActResult], timeout: float = ANSWER_TIMEOUT) -> None:
-        early = self._done.pop(inbox_id, None)
+    def expect(self, session_id: str, inbox_id: str, reply: Reply[ActResult],
+               timeout: float = ANSWER_TIMEOUT) -> None:
+        key = (session_id, inbox_id)
+        early = self._done.pop(key, None)
         if early is None:
-            self._waiting[inbox_id] = (reply, trio.current_time() + timeout)
+            self._waiting[key] = (reply, trio.current_time() + timeout)
         elif isinstance(early, BaseException):
             reply.fail(early)
         else:
             reply.set(early)
 
-    def waiting(self, inbox_ids: set[str]) -> bool:
-        return any(inbox_id in self._waiting for inbox_id in inbox_ids)
+    def waiting(self, session_id: str, inbox_ids: set[str]) -> bool:
+        return any((session_id, inbox_id) in self._waiting for inbox_id in inbox_ids)
 
-    def resolve(self, inbox_id: str, result: ActResult | BaseException) -> None:
-        found = self._waiting.pop(inbox_id, None)
+    def resolve(self, session_id: str, inbox_id: str, result: ActResult | BaseException) -> None:
+        key = (session_id, inbox_id)
+        found = self._waiting.pop(key, None)
         if found is None:
-            self._done[inbox_id] = result
+            self._done[key] = result
             while len(self._done) > _DONE_KEPT:
                 self._done.popitem(last=False)
         elif isinstance(result, BaseException):
@@ -93,8 +99,8 @@ class Answers:
         while True:
             await trio.sleep(1.0)
             now = trio.current_time()
-            for inbox_id in [i for i, (_, deadline) in self._waiting.items() if deadline <= now]:
-                reply, _ = self._waiting.pop(inbox_id)
+            for key in [k for k, (_, deadline) in self._waiting.items() if deadline <= now]:
+                reply, _ = self._waiting.pop(key)
                 reply.fail(ActorError("the session's owner did not answer the routed action in time"))
 
 
@@ -200,7 +206,7 @@ class RemoteSessions:
         result = await route(self.store, session_id, text)
         self.answers.routed += 1
         reply = act.reply if act.reply is not None else Reply[ActResult]()
-        self.answers.expect(result.inbox_id, reply)
+        self.answers.expect(session_id, result.inbox_id, reply)
         assert self._nursery is not None
         if not self._foreign(result.owner) or result.receivers == 0:
             # Nobody (alive) owns it: host it here; the inbox reader applies the routed action.
@@ -218,19 +224,25 @@ class RemoteSessions:
         """While routed actions wait, check now and then that their owner still holds the lease: a paused
         or partitioned owner still counts as a receiver, and its lease expires without anyone releasing."""
         pending = self._watched[session_id]
+        every = self.placement.lease_ttl / 4
+        wait = every
         try:
-            while self.answers.waiting(pending):
-                await trio.sleep(self.placement.lease_ttl / 4)
-                pending.intersection_update(i for i in list(pending) if self.answers.waiting({i}))
+            while self.answers.waiting(session_id, pending):
+                await trio.sleep(wait)
+                pending.intersection_update(i for i in list(pending) if self.answers.waiting(session_id, {i}))
                 if not pending:
                     break
+                wait = every
                 try:
-                    owner = await self.placement.owner_of(session_id)
+                    found = await self.placement.holder(session_id)
                 except StoreError:
                     continue
-                if not self._foreign(owner):
+                if found is None or not self._foreign(found[0]):
                     await self._host_here(session_id, next(iter(pending)))
                     break
+                # Look again as the holder's lease expires if that comes first: a dead owner's session is
+                # taken over at its lease's expiry, not up to a quarter TTL later.
+                wait = min(every, found[2] + EXPIRY_SLACK)
         finally:
             del self._watched[session_id]
 
@@ -240,10 +252,10 @@ class RemoteSessions:
         except SessionNotFound:
             return  # another node holds it after all: it answers from its inbox
         except ActorError as exc:
-            self.answers.resolve(inbox_id, exc)
+            self.answers.resolve(session_id, inbox_id, exc)
             return
         except StoreError as exc:
-            self.answers.resolve(inbox_id, StoreUnavailableError(str(exc)))
+            self.answers.resolve(session_id, inbox_id, StoreUnavailableError(str(exc)))
             return
         self.kick(session_id)
 
@@ -260,9 +272,10 @@ class RemoteSessions:
                         async for batch in tail:
                             after = batch[-1].event.id
                             self.host.fanout.publish(session_id, [entry.event for entry in batch])
+                            answers = self.answers
                             for entry in batch:
                                 if entry.inbox_id:
-                                    self.answers.resolve(entry.inbox_id, ActResult(entry.event.id))
+                                    answers.resolve(session_id, entry.inbox_id, ActResult(entry.event.id))
                 except StoreError as exc:
                     log.warning("cluster.tail_failed", session_id=session_id, error=str(exc))
                     tailed.ready.set()

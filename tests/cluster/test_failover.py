@@ -52,6 +52,15 @@ def lease(redis: RedisServer, cid: str) -> bytes:
     return redis.command("GET", SessionKeys(cid).lease)
 
 
+def acquired_at(redis: RedisServer, cid: str) -> float:
+    """When the current lease of ``cid`` was taken, on ``time.monotonic()``, never earlier than it really
+    was: its PTTL tells how long ago it was set (or last renewed, which is later still), and the clock is
+    read after the reply. So a takeover is measured without the test's own polling."""
+    left_ms = int(redis.command("PTTL", SessionKeys(cid).lease).lstrip(b":"))
+    assert left_ms > 0, left_ms
+    return time.monotonic() - (TTL - left_ms / 1000)
+
+
 async def history(url: str, cid: str) -> list[dict[str, Any]]:
     async with open_client(url, query=query(cid), reconnect=False) as client:
         events = await collect_oh_events(client, until=is_status("STATUS$READY"), timeout=20)
@@ -117,8 +126,8 @@ async def test_kill_9_of_the_owner_under_load_loses_nothing_acknowledged(
             with trio.fail_after(10):
                 while not lease(redis_server, "crash").startswith(b"n2:"):  # noqa: ASYNC110
                     await trio.sleep(0.02)
-            takeover = time.monotonic() - killed_at
-    assert takeover <= TTL + 0.25 + 0.15, takeover  # + the test's own polling and 2-core scheduling slack
+            takeover = acquired_at(redis_server, "crash") - killed_at  # n2 holds the lease from then on
+    assert takeover <= TTL + 0.25, takeover  # the requirement: held by the new owner within TTL + 250 ms
     assert failed == 0
     events = await history(n2.url, "crash")
     ids = [e["id"] for e in events]
