@@ -20,6 +20,7 @@ Knows nothing of the server's internals: only its command line, its HTTP ``/heal
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import logging
 import os
@@ -114,6 +115,7 @@ class Record:
     refused: int = 0  # error acks (e.g. a full mailbox)
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (sent at, seconds)
     connects: int = 0
+    phase: str = "idle"  # what the client awaits now (names the await when a client is stuck past the end)
 
     @property
     def last_id(self) -> int:
@@ -129,6 +131,7 @@ async def _connection(url: str, rec: Record, rng: random.Random, stop_at: float,
                       name: str) -> None:
     """One connection: catch up, act ``actions`` times with pauses, then leave (or lose the server)."""
     query = {"conversation_id": rec.session, "latest_event_id": rec.last_id}
+    rec.phase = "connecting"
     async with open_client(url, query=query, reconnect=False, connect_timeout=5) as client:
         rec.connects += 1
 
@@ -149,6 +152,7 @@ async def _connection(url: str, rec: Record, rng: random.Random, stop_at: float,
                 token = f"{name}-{rec.connects}-{n}"
                 rec.unknown.add(token)
                 started = trio.current_time()
+                rec.phase = "calling"
                 ack = await client.call("oh_user_action", {"action": "message", "args": {"content": token}},
                                         timeout=10)
                 rec.latencies.append((started, trio.current_time() - started))
@@ -157,9 +161,12 @@ async def _connection(url: str, rec: Record, rng: random.Random, stop_at: float,
                     rec.acked[token] = ack["id"]
                 else:
                     rec.refused += 1
+                rec.phase = "pausing"
                 await trio.sleep(rng.uniform(0.05, 0.5))
             await trio.sleep(rng.uniform(0, 0.3))
             nursery.cancel_scope.cancel()
+        rec.phase = "closing"
+    rec.phase = "idle"
 
 
 async def _client(server: Server, rec: Record, rng: random.Random, stop_at: float, name: str) -> None:
@@ -172,6 +179,7 @@ async def _client(server: Server, rec: Record, rng: random.Random, stop_at: floa
             _, rest = group.split((ClientError, TimeoutError, OSError, trio.BrokenResourceError))
             if rest is not None:
                 raise
+        rec.phase = "idle"
         await trio.sleep(rng.uniform(0.1, 1.5))  # away for a while: the session may passivate
 
 
@@ -285,10 +293,14 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         nursery.start_soon(_killer, server, args.kill_every, stop_at, rounds)
         if flood is not None:
             nursery.start_soon(_flooder, server, flood, start + duration / 2, stop_at)
-        async with trio.open_nursery() as clients:
-            for i, rec in enumerate(records):
-                clients.start_soon(_client, server, rec, random.Random(rng.random()), stop_at, f"c{i}")
+        # Bounded: a client still inside a connection 30 s after the end is stuck; it is cancelled and
+        # reported with the await it was in, never waited for.
+        with trio.move_on_at(stop_at + 30):
+            async with trio.open_nursery() as clients:
+                for i, rec in enumerate(records):
+                    clients.start_soon(_client, server, rec, random.Random(rng.random()), stop_at, f"c{i}")
         nursery.cancel_scope.cancel()
+    stuck = collections.Counter(rec.phase for rec in records if rec.phase != "idle")
     everyone = records + ([flood] if flood is not None else [])
     with trio.fail_after(120):
         async with trio.open_nursery() as nursery:
@@ -296,6 +308,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 nursery.start_soon(_catch_up, server, rec)
     code = await trio.to_thread.run_sync(server.stop)
     problems = verify(server.db, everyone)
+    if stuck:
+        problems.insert(0, f"clients stuck 30 s past the end, by the await they were in: {dict(stuck)}")
     if code != 0:
         problems.append(f"the last server exited {code} on SIGTERM")
     per_session = [r["rss_kib"] / r["live_sessions"] for r in rounds if r["live_sessions"] >= 10]
