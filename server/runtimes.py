@@ -10,7 +10,6 @@ parsing; the runtimes themselves live in ``actors.runtimes``.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -55,21 +54,12 @@ def build_agent_factory(config: Config) -> AgentFactory | SessionAgentFactory | 
     return load_agent_factory(spec)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def exposure_error(config: Config) -> str | None:
     """One line if the configured agent runs commands (shell, exec) on a non-loopback host and clients
     are not authenticated (``--allow-unauthenticated-public`` does not lift it: that is remote code
     execution for anyone)."""
     spec = config.runtime.agent
-    if not owns_runtime(spec) or config.gateway.authenticates or _is_loopback(config.http.host):
+    if not owns_runtime(spec) or config.gateway.authenticates or config.http.listens_on_loopback:
         return None
     return (f"error: refusing to serve --agent {spec.split(':', 1)[0]} on {config.http.host} without "
             "client authentication (it runs commands for clients); pass --api-key or --auth-hook")

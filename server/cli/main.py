@@ -9,7 +9,6 @@ server works inside: it builds a config and hands it to ``server.app``.
 from __future__ import annotations
 
 import importlib.metadata
-import ipaddress
 import os
 import sys
 from dataclasses import replace
@@ -60,15 +59,6 @@ config_app = cyclopts.App(name="config", help="Inspect the server's configuratio
 app.command(config_app)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @app.command
 async def serve(*, options: ServeOptions = DEFAULT_SERVE_OPTIONS) -> int:
     """Run the session server.
@@ -96,7 +86,7 @@ async def serve(*, options: ServeOptions = DEFAULT_SERVE_OPTIONS) -> int:
     if refusal is not None:
         print(refusal, file=sys.stderr)
         return EXIT_USAGE
-    public = not _is_loopback(host) and not config.gateway.allow_unauthenticated_public
+    public = not config.http.listens_on_loopback and not config.gateway.allow_unauthenticated_public
     if not config.gateway.authenticates and public:
         print(
             f"error: refusing to listen on {host} without client authentication; "

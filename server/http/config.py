@@ -6,6 +6,7 @@ of sockets or protocols; the layers above pass one of these down explicitly (no 
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
 
 KIB = 1024
@@ -57,6 +58,16 @@ class HttpConfig:
 
     server_header: str | None = None
     """Value of the ``Server`` response header, or None to send none."""
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        """True when ``host`` is ``localhost`` or a loopback address (only this machine can connect)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     def with_(self, **changes: object) -> HttpConfig:
         """A copy with some fields changed: ``config.with_(port=8080)``."""
