@@ -9,8 +9,6 @@ Must not know about: the servers behind it or what the tests assert.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -19,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-import pytest
+from tests.support.services import require_executable
 
 __all__ = ["HAProxy", "require_haproxy"]
 
@@ -27,13 +25,7 @@ INSTALL_HINT = "apt-get install -y haproxy (scripts/test does it when run as roo
 
 
 def require_haproxy() -> str:
-    path = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
-    if path is None:
-        message = f"haproxy is not installed: {INSTALL_HINT}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_executable("haproxy", INSTALL_HINT, "/usr/sbin/haproxy")
 
 
 def _free_port() -> int:

@@ -9,8 +9,6 @@ default port 6379. Must not know about: coredis, the store, or what the tests as
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import pytest
+from tests.support.services import require_executable
 
 __all__ = ["RedisServer", "require_redis_server"]
 
@@ -28,13 +26,7 @@ INSTALL_HINT = "apt-get install -y redis-server (scripts/test does it when run a
 
 def require_redis_server() -> str:
     """The path of ``redis-server``; skips the test when it is missing (fails instead under ``CI=true``)."""
-    path = shutil.which("redis-server")
-    if path is None:
-        message = f"redis-server is not installed: {INSTALL_HINT}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_executable("redis-server", INSTALL_HINT)
 
 
 def _free_port() -> int:
