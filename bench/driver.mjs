@@ -271,10 +271,14 @@ async function sessionConnect() {
   };
 }
 
-// bench echo: K conversations x M connections; every connection loops oh_user_action -> (ack + own oh_event).
+// bench echo: K conversations x M connections; the first S connections of each conversation (all M unless
+// `senders_per_conversation` says fewer: the moderate scenarios, one sender and three watchers as agent UIs are
+// used) loop oh_user_action -> (ack + own oh_event); the others only receive. `transport` websocket | polling.
 async function sessionEcho() {
   const K = cfg.conversations ?? 50;
   const M = cfg.per_conversation ?? 4;
+  const S = Math.min(M, cfg.senders_per_conversation ?? M);
+  const transport = cfg.transport ?? "websocket";
   const errors = { count: 0 };
   let phase = "setup";
   let roundTrips = 0;
@@ -287,13 +291,15 @@ async function sessionEcho() {
     100,
     async (i) => {
       const st = sessionState();
-      const s = await connect({ conversation_id: `echo-${RUN}-${i % K}`, latest_event_id: -1 }, (sock) =>
-        attachSession(sock, st),
+      const s = await connect(
+        { conversation_id: `echo-${RUN}-${i % K}`, latest_event_id: -1 },
+        (sock) => attachSession(sock, st),
+        transport,
       );
       s.on("disconnect", () => {
         if (phase !== "stop") disconnects++;
       });
-      conns.push({ s, st, i, seq: 0 });
+      conns.push({ s, st, i, seq: 0, sender: Math.floor(i / K) < S });
     },
     errors,
   );
@@ -326,7 +332,7 @@ async function sessionEcho() {
     c.send = send;
   }
   phase = "warmup";
-  for (const c of conns) c.send();
+  for (const c of conns) if (c.sender) c.send();
   await sleep(1000 * (cfg.warmup_s ?? 1));
   const a = sample();
   phase = "measure";
@@ -339,6 +345,8 @@ async function sessionEcho() {
   return {
     conversations: K,
     per_conversation: M,
+    senders_per_conversation: S,
+    transport,
     connections: conns.length,
     round_trips: roundTrips,
     rt_per_s: round(roundTrips / w.elapsed_s, 1),

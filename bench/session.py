@@ -1,4 +1,4 @@
-"""scripts/bench: the session workload benchmark (connect, echo, churn, sessions).
+"""scripts/bench: the session workload benchmark (connect, echo, moderate, moderate-polling, churn, sessions).
 
 Owns: the plan of scripts/bench. Each server (ours = `supervisor serve --agent none` on SQLite, the
 python-socketio reference on uvicorn, the Node socket.io reference; see bench/reference/) is started fresh for
@@ -25,7 +25,14 @@ OURS_DEFAULT = (
     "{venv}/bin/supervisor serve --agent none --port {port} --store sqlite:///{tmp}/bench.db "
     "--close-delay {close_delay}"
 )
-SCENARIOS = ("connect", "echo", "churn", "sessions")
+SCENARIOS = ("connect", "echo", "moderate", "moderate-polling", "churn", "sessions")
+# The driver scenario behind each of ours, and its fixed parameters. "echo" saturates (every connection
+# sends); "moderate" is how agent UIs are used: one connection per conversation sends, the others watch.
+DRIVER_SCENARIO = {"moderate": "echo", "moderate-polling": "echo"}
+FIXED_PARAMS: dict[str, dict[str, Any]] = {
+    "moderate": {"senders_per_conversation": 1, "transport": "websocket"},
+    "moderate-polling": {"senders_per_conversation": 1, "transport": "polling"},
+}
 
 
 def specs(ours_cmd: str) -> list[ServerSpec]:
@@ -66,10 +73,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="also run our server with --admin-ui (nobody watching, then one admin watching): its cost",
     )
     p.add_argument("--connections", type=int, help="connect: connections (default 2000; quick 200)")
-    p.add_argument("--conversations", type=int, help="echo: conversations K (default 50; quick 5)")
-    p.add_argument("--per-conversation", type=int, help="echo: connections per conversation M (default 4)")
-    p.add_argument("--duration", type=float, help="echo: measured seconds (default 10; quick 2)")
-    p.add_argument("--warmup", type=float, help="echo: unmeasured seconds first (default 2; quick 0.5)")
+    p.add_argument(
+        "--conversations", type=int, help="echo, moderate*: conversations K (default 50; quick 5)"
+    )
+    p.add_argument(
+        "--per-conversation", type=int, help="echo, moderate*: connections per conversation M (default 4)"
+    )
+    p.add_argument("--duration", type=float, help="echo, moderate*: measured seconds (default 10; quick 2)")
+    p.add_argument(
+        "--warmup", type=float, help="echo, moderate*: unmeasured seconds first (default 2; quick 0.5)"
+    )
     p.add_argument("--churn-rounds", type=int, default=3, help="churn: rounds on one server process")
     p.add_argument("--churn-round-s", type=float, help="churn: seconds per round (default 10; quick 1.5)")
     p.add_argument("--churn-workers", type=int, help="churn: concurrent loops (default 20; quick 10)")
@@ -112,13 +125,14 @@ def scenario_params(name: str, server_key: str, args: argparse.Namespace) -> tup
             "concurrency": args.concurrency,
             "settle_ms": settle,
         }, 120 + args.connections / 20
-    if name == "echo":
+    if name in ("echo", "moderate", "moderate-polling"):
         return (
             {
                 "conversations": args.conversations,
                 "per_conversation": args.per_conversation,
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
+                **FIXED_PARAMS.get(name, {}),
             },
             60 + args.duration + args.warmup,
         )
@@ -165,7 +179,7 @@ def run_scenario(spec: ServerSpec, name: str, args: argparse.Namespace, pin: boo
             try:
                 record["metrics"] = run_driver(
                     server,
-                    name,
+                    DRIVER_SCENARIO.get(name, name),
                     params,
                     pin=pin,
                     time_limit_s=limit,
@@ -215,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     params = {
         "connections": args.connections,
         "echo": f"{args.conversations}x{args.per_conversation} for {args.duration:g}s",
+        "moderate": f"{args.conversations}x{args.per_conversation}, one sender each, websocket and polling",
         "churn": f"{args.churn_rounds}x{args.churn_round_s:g}s, {args.churn_workers} workers",
         "sessions": args.sessions,
         "close_delay_s": args.close_delay,
@@ -230,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     print("ratios ours / peer (higher-is-better metrics: >1 is better; lower-is-better: <1 is better)")
     for h, r in ratio_rows(records):
         vs_py, vs_node = fmt(r["python-socketio"]), fmt(r["node"])
-        print(f"  {h.scenario:<9}{h.label:<45} vs python-socketio {vs_py:>8}   vs node {vs_node:>8}")
+        print(f"  {h.scenario:<17}{h.label:<45} vs python-socketio {vs_py:>8}   vs node {vs_node:>8}")
     written = [jsonl, args.out / "latest.md"] + ([] if args.no_chart else [args.out / "latest.png"])
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
