@@ -91,6 +91,10 @@ class _WriteOp(Op):
         """Stage this op in the batch; return (result, error) to report once the batch committed."""
         raise NotImplementedError
 
+    def inline_bytes(self) -> int | None:
+        """About how many bytes this op writes, or None if it may take long (never run on the trio thread)."""
+        return None
+
 
 class _Create(_WriteOp):
     __slots__ = ("created_at", "owner")
@@ -99,6 +103,9 @@ class _Create(_WriteOp):
         super().__init__(session_id)
         self.owner = owner
         self.created_at = created_at
+
+    def inline_bytes(self) -> int | None:
+        return 128
 
     def apply(self, batch: _Batch) -> tuple[Any, BaseException | None]:
         batch.flush()
@@ -120,6 +127,9 @@ class _Append(_WriteOp):
         self.rows = rows
         self.first_id = rows[0][1]
         self.last_id = rows[-1][1]
+
+    def inline_bytes(self) -> int | None:
+        return sum(len(row[2]) for row in self.rows) + 64 * len(self.rows)
 
     def apply(self, batch: _Batch) -> tuple[Any, BaseException | None]:
         current = batch.last_id(self.session_id)
@@ -143,6 +153,9 @@ class _SaveSnapshot(_WriteOp):
         super().__init__(session_id)
         self.text = text
         self.event_id = event_id
+
+    def inline_bytes(self) -> int | None:
+        return len(self.text) + 64
 
     def apply(self, batch: _Batch) -> tuple[Any, BaseException | None]:
         current = batch.last_id(self.session_id)

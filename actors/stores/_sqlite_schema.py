@@ -109,6 +109,11 @@ def connect_writer(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
     return conn
 
 
+def connect_checkpointer(path: Path) -> sqlite3.Connection:
+    """A connection that only runs ``PRAGMA wal_checkpoint`` (the writer's autocheckpoint is off)."""
+    return _connect(path)
+
+
 def connect_reader(path: Path) -> sqlite3.Connection:
     conn = _connect(path)
     conn.execute("PRAGMA query_only = 1")

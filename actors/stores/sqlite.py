@@ -5,11 +5,20 @@ states, agents or the network. Schema and migrations live in ``_sqlite_schema``,
 the worker threads in ``_sqlite_ops``, the batching machinery in ``_group``.
 
 Threads and batching. Every write (create, append, save_snapshot, delete) goes through one writer
-connection in one worker thread at a time (``trio.to_thread`` + ``CapacityLimiter(1)``). Writes arriving
-while a transaction commits are gathered into the next one (group commit): one ``BEGIN IMMEDIATE ...
-COMMIT``, one WAL write (and one fsync with ``synchronous="full"``) serves every session in the batch,
-inserted with ``executemany``. Each op is validated inside the batch (an append must continue its session's
-log, in batch order), so a bad op fails alone and never the others; if SQLite itself fails a batch, it is
+connection, one batch at a time. Writes arriving while a transaction commits are gathered into the next one
+(group commit): one ``BEGIN IMMEDIATE ... COMMIT``, one WAL write (and one fsync with ``synchronous="full"``)
+serves every session in the batch, inserted with ``executemany``. Where a batch runs: with the default
+``synchronous="normal"`` a commit does not fsync (a ``write()`` to the WAL, 20-60 us for a few rows), far
+less than a thread hop (~120 us even for a no-op), so a small batch (at most ``INLINE_MAX_OPS`` ops and
+``INLINE_MAX_BYTES``, no delete) commits on the trio thread, gathered per scheduler pass; the rest, and
+every batch with ``synchronous="full"``, runs in a worker thread (``trio.to_thread`` +
+``CapacityLimiter(1)``). Checkpoints (which fsync and copy the WAL into the database: milliseconds) then
+never run inside a commit: the writer's ``wal_autocheckpoint`` is off, and every ``CHECKPOINT_EVERY``
+commits the writer whose commit crossed the mark runs a PASSIVE checkpoint on a connection of its own in a
+worker thread while the other writes go on (a PASSIVE checkpoint takes no write lock).
+
+Each op is validated inside the batch (an append must continue its session's log, in batch order), so a
+bad op fails alone and never the others; if SQLite itself fails a batch, it is
 rolled back and its ops retried one transaction each, so only the op at fault reports the error. Reads
 (load, events_after, list_sessions, count_sessions) use a separate read-only connection: WAL lets them run
 while a commit is in progress, and they are batched the same way (one thread hop, one read transaction).
@@ -61,6 +70,7 @@ from actors.stores._sqlite_schema import (
     NotOurDatabase,
     SchemaTooNew,
     Synchronous,
+    connect_checkpointer,
     connect_reader,
     connect_writer,
 )
@@ -80,6 +90,12 @@ def _batch_error(exc: BaseException | None) -> BaseException:
 
 
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10
+
+INLINE_MAX_OPS = 256  # a batch of more ops goes to the worker thread
+INLINE_MAX_BYTES = 256 * 1024  # so does one that writes more (a commit of 256 KiB takes ~1 ms)
+# A small commit adds ~10 WAL pages: a few times the 1,000 pages of SQLite's own autocheckpoint, for a
+# fifth less checkpoint work per commit (a page rewritten between checkpoints is copied once).
+CHECKPOINT_EVERY = 250
 
 
 def _write_error(session_id: str, exc: BaseException) -> StoreError:
@@ -102,19 +118,32 @@ class SqliteStore:
     """
 
     def __init__(
-        self, path: str | Path, *, synchronous: Synchronous = "normal", max_pending: int = 4096
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "normal",
+        max_pending: int = 4096,
+        inline_commits: bool = True,
     ) -> None:
         if synchronous not in ("normal", "full"):
             raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
         self.path = Path(path)
         self.synchronous: Synchronous = synchronous
+        self.inline_commits = inline_commits and synchronous == "normal"
         self.commits = 0
+        self.checkpoints = 0
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointed_at = 0  # self.commits when the last checkpoint began
+        self._checkpointing: trio.Event | None = None  # set when the running checkpoint ends
         self._lock = StoreLock(self.path)
         self._state = "new"  # new -> open -> closed
         self._writes: GroupRunner[_WriteOp] = GroupRunner(
-            self._write_batch, max_pending=max_pending, make_error=_batch_error
+            self._write_batch,
+            max_pending=max_pending,
+            make_error=_batch_error,
+            run_inline=self._write_inline if self.inline_commits else None,
         )
         self._reads: GroupRunner[_ReadOp] = GroupRunner(
             self._read_batch, max_pending=max_pending, make_error=_batch_error
@@ -129,23 +158,27 @@ class SqliteStore:
         if self._state != "new":
             raise StoreError(f"{self!r} cannot be opened twice")
 
-        def connect() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+        def connect() -> tuple[sqlite3.Connection, sqlite3.Connection, sqlite3.Connection | None]:
             # One server per store (see _sqlite_lock): the lock comes before any connection.
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()
+            opened: list[sqlite3.Connection] = []
             try:
-                writer = connect_writer(self.path, self.synchronous)
-                try:
-                    return writer, connect_reader(self.path)
-                except BaseException:
-                    writer.close()
-                    raise
+                opened.append(connect_writer(self.path, self.synchronous))
+                opened.append(connect_reader(self.path))
+                if not self.inline_commits:
+                    return opened[0], opened[1], None
+                opened[0].execute("PRAGMA wal_autocheckpoint = 0")  # see the module docstring
+                opened.append(connect_checkpointer(self.path))
+                return opened[0], opened[1], opened[2]
             except BaseException:
+                for conn in opened:
+                    conn.close()
                 self._lock.release()
                 raise
 
         try:
-            self._writer, self._reader = await trio.to_thread.run_sync(connect)
+            self._writer, self._reader, self._checkpointer = await trio.to_thread.run_sync(connect)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {str(self.path)!r}: {exc}") from exc
         except OSError as exc:
@@ -175,8 +208,12 @@ class SqliteStore:
         with trio.CancelScope(shield=True):
             await self._writes.drain()
             await self._reads.drain()
-            reader, writer = self._reader, self._writer
-            self._reader = self._writer = None
+            if self._checkpointing is not None:
+                await self._checkpointing.wait()
+            reader, writer, checkpointer = self._reader, self._writer, self._checkpointer
+            self._reader = self._writer = self._checkpointer = None
+            if checkpointer is not None:
+                await trio.to_thread.run_sync(checkpointer.close)
             if reader is not None:
                 await self._reads.run_alone(reader.close)
             if writer is not None:
@@ -194,7 +231,9 @@ class SqliteStore:
     def stats(self) -> dict[str, int]:
         return {
             "commits": self.commits,
+            "checkpoints": self.checkpoints,
             "write_batches": self._writes.batches,
+            "inline_write_batches": self._writes.inline_batches,
             "write_ops": self._writes.ops,
             "read_batches": self._reads.batches,
             "read_ops": self._reads.ops,
@@ -278,9 +317,50 @@ class SqliteStore:
     async def _write(self, op: _WriteOp) -> Any:
         self._check_open()
         await self._writes.submit(op)
+        if self._checkpointing is None and self.commits - self._checkpointed_at >= CHECKPOINT_EVERY:
+            await self._checkpoint()
         if op.error is not None:
             raise op.error
         return op.result
+
+    def _write_inline(self, ops: Sequence[_WriteOp]) -> bool:
+        """Trio thread: commit ``ops`` here if the batch is small (see the module docstring), else False."""
+        if len(ops) > INLINE_MAX_OPS:
+            return False
+        total = 0
+        for op in ops:
+            size = op.inline_bytes()
+            if size is None:
+                return False
+            total += size
+        if total > INLINE_MAX_BYTES:
+            return False
+        self._write_batch(ops)
+        return True
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database, in a thread (PASSIVE: waits for no reader, blocks no writer)."""
+        self._checkpointed_at = self.commits
+        if self._checkpointer is None:  # thread commits: SQLite's autocheckpoint does it inside a commit
+            return
+        done = self._checkpointing = trio.Event()
+        try:
+            await trio.to_thread.run_sync(self._run_checkpoint, abandon_on_cancel=False)
+        finally:
+            self._checkpointing = None
+            done.set()
+
+    def _run_checkpoint(self) -> None:
+        """Worker thread."""
+        conn = self._checkpointer
+        if conn is None:
+            return
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:  # the WAL keeps the data; the next checkpoint tries again
+            log.warning("sqlite checkpoint failed", path=str(self.path), error=repr(exc))
+            return
+        self.checkpoints += 1
 
     async def _read(self, op: _ReadOp) -> Any:
         self._check_open()

@@ -138,8 +138,11 @@ class Gate:
 
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
+    """The batching tests hold a worker thread, so their batches take the thread path (small batches
+    otherwise commit on the trio thread: see the inline tests in test_sqlite_inline.py)."""
     gate = Gate()
     original = SqliteStore._write_batch
+    monkeypatch.setattr(SqliteStore, "_write_inline", lambda self, ops: False)
 
     def gated(self: SqliteStore, ops: Sequence[object]) -> None:
         gate.batches.append([(type(op).__name__, op.session_id) for op in ops])  # type: ignore[attr-defined]
@@ -270,7 +273,9 @@ async def test_pending_writes_are_bounded_and_callers_wait(gate: Gate, open_sqli
         for name in names:
             nursery.start_soon(store.append, name, [event(0)])
         await trio.testing.wait_all_tasks_blocked()
-        assert len(store._writes._pending) == 2  # 1 held in the thread + 2 queued = the bound; 7 wait
+        # held in the thread + queued = the bound (3); the other 7 wait for a slot
+        slots = store._writes._slots
+        assert slots.value == 0 and slots.statistics().tasks_waiting == 7
         gate.release()
     assert max(len(batch) for batch in gate.batches) <= 3
     assert sum(len(batch) for batch in gate.batches) == 10  # nobody lost, nobody ran twice
