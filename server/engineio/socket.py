@@ -93,8 +93,8 @@ class EngineSocket:
         self._probe_ws: WebSocket | None = None  # an upgrade probe in progress
         self._poll_wake: trio.Event | None = None  # set when the pending GET can be answered
         self._drained: trio.Event | None = None  # polling wait_writable() waiters
-        self._reader_scope: trio.CancelScope | None = None  # around the websocket reader's receive()
-        self._timer: Timer | None = None  # the polling heartbeat in the server's timer queue
+        self._reader_scope: trio.CancelScope | None = None  # set while a websocket receive() waits
+        self._timer: Timer | None = None  # the heartbeat in the server's timer queue
         self._connected = False  # engine_connect returned
         self._notify = _NOTIFY_NONE  # engine_disconnect: not yet / queued in the server / called
 
@@ -268,36 +268,38 @@ class EngineSocket:
 
     async def _read_websocket(self, ws: WebSocket) -> None:
         """The reader loop of a socket whose transport is ``ws``; returns once the socket is closed, after
-        ``engine_disconnect``. The heartbeat runs here: ``move_on_at(next_deadline)`` around ``receive()``."""
+        ``engine_disconnect``. The heartbeat is the socket's timer in the server's timer queue (as for
+        polling), so a message costs no cancel scope of its own: one scope lives as long as the loop and is
+        exposed as ``_reader_scope`` only while ``receive()`` waits, so closing the socket cancels a wait,
+        never the handling of a message."""
         proto = self._proto
         app = self._host.app
         limit = self._host.config.max_payload
+        self._schedule()
         try:
-            while proto.open:
-                with trio.move_on_at(proto.next_deadline()) as scope:
+            with trio.CancelScope() as scope:
+                while proto.open:
                     self._reader_scope = scope
                     try:
                         raw = await ws.receive()
                     finally:
                         self._reader_scope = None
-                if scope.cancelled_caught:
-                    proto.on_timer(trio.current_time())
+                    if scope.cancel_called:  # closed as the frame arrived: nothing more to handle
+                        break
+                    if _message_size(raw, limit) > limit:
+                        proto.abort(TRANSPORT_ERROR)
+                        self._sync()
+                        break
+                    try:
+                        packet = decode_packet(raw)
+                    except DecodeError:
+                        proto.decode_error()
+                        self._sync()
+                        break
+                    data = proto.receive(packet, trio.current_time())
                     self._sync()
-                    continue
-                if _message_size(raw, limit) > limit:
-                    proto.abort(TRANSPORT_ERROR)
-                    self._sync()
-                    break
-                try:
-                    packet = decode_packet(raw)
-                except DecodeError:
-                    proto.decode_error()
-                    self._sync()
-                    break
-                data = proto.receive(packet, trio.current_time())
-                self._sync()
-                if data is not None:
-                    await app.engine_message(self, data)
+                    if data is not None:
+                        await app.engine_message(self, data)
         except WebSocketClosed:
             proto.abort(TRANSPORT_CLOSE)
         finally:
@@ -376,7 +378,7 @@ class EngineSocket:
             self._drained = None
         if proto.phase is Phase.CLOSED:
             self._closed()
-        elif is_polling(proto.phase) and ws is None:
+        elif ws is not None or is_polling(proto.phase):
             self._schedule()
         if not proto.open:
             if self._probe_ws is not None:  # no upgrade for a closing socket
@@ -389,7 +391,7 @@ class EngineSocket:
                 self._host.defer_disconnect(self)
 
     def _schedule(self) -> None:
-        """Make the timer queue hold the socket's next polling deadline (heartbeat or close linger)."""
+        """Make the timer queue hold the socket's next deadline (heartbeat, or a polling close linger)."""
         deadline = self._proto.next_deadline()
         timer = self._timer
         if timer is not None:
@@ -409,9 +411,8 @@ class EngineSocket:
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self._ws is None:  # after the upgrade the websocket reader keeps the heartbeat
-            self._proto.on_timer(trio.current_time())
-            self._sync()
+        self._proto.on_timer(trio.current_time())
+        self._sync()
 
     def _flush_ws(self, ws: WebSocket) -> None:
         for packet in self._proto.take_outbox():

@@ -1,5 +1,5 @@
-"""Polling heartbeats live in the server's one ``actors.timers.TimerQueue``: one entry per polling socket,
-none left behind by a closed socket, and none firing for a socket that upgraded. MockClock time."""
+"""Heartbeats live in the server's one ``actors.timers.TimerQueue``: one entry per socket (polling or
+websocket), none left behind by a closed socket, and one entry still after an upgrade. MockClock time."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ async def test_a_closed_polling_socket_leaves_no_timer(nursery: trio.Nursery, au
     assert h.app.of("disconnect", sid) == ["client disconnect"]
 
 
-async def test_after_the_upgrade_the_websocket_reader_keeps_the_heartbeat(
+async def test_after_the_upgrade_the_same_timer_entry_keeps_the_heartbeat_on_the_websocket(
     nursery: trio.Nursery, autojump_clock: object
 ) -> None:
     h = await Harness.start(nursery, FAST)
@@ -50,14 +50,32 @@ async def test_after_the_upgrade_the_websocket_reader_keeps_the_heartbeat(
     probe.client_send("5")
     await trio.testing.wait_all_tasks_blocked()
     assert h.app.sockets[sid].transport == "websocket"
-    assert len(h.server.timers) == 1  # the polling entry, still due at +25 s
+    assert len(h.server.timers) == 1  # the socket's entry, still due at +25 s
     await trio.sleep(FAST.ping_interval + 1 - (trio.current_time() - start))
-    assert probe.sent == ["3probe", "2"]  # pinged once, by the websocket reader
-    assert len(h.server.timers) == 0  # the polling entry fired and was not rescheduled
+    assert probe.sent == ["3probe", "2"]  # pinged once, on the websocket
+    assert len(h.server.timers) == 1  # now the pong deadline
     probe.client_send("3")
     await trio.sleep(FAST.ping_interval + 1)
     assert probe.sent == ["3probe", "2", "2"]  # the next ping, 25 s after the pong
     probe.client_send("3")
     await trio.testing.wait_all_tasks_blocked()
     assert h.app.of("disconnect") == []
+    assert len(h.server.timers) == 2  # the next ping, and the pong deadline (cancelled, dropped when due)
+
+
+async def test_a_websocket_socket_holds_one_timer_traffic_adds_none_and_close_leaves_none(
+    nursery: trio.Nursery, autojump_clock: object
+) -> None:
+    h = await Harness.start(nursery, FAST)
+    start = trio.current_time()
+    ws = await h.websocket("EIO=4&transport=websocket")
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(h.server.timers) == 1
+    for _ in range(5):
+        ws.client_send("4hello")  # messages do not move the deadline: nothing rescheduled
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(h.server.timers) == 1
+    await trio.sleep(FAST.ping_interval + FAST.ping_timeout + 1 - (trio.current_time() - start))
+    assert [m for m in ws.sent[1:] if m != "4hello"] == ["2"]  # pinged at +25 s; no pong: closed at +45 s
     assert len(h.server.timers) == 0
+    assert h.app.of("disconnect") == ["ping timeout"]
