@@ -48,22 +48,32 @@ def _record(row: tuple[Any, ...]) -> SessionRecord:
 
 
 class _Batch:
-    """The state of one write transaction: last ids as seen so far in batch order, and buffered rows."""
+    """The state of one write transaction: last ids as seen so far in batch order, and buffered rows.
 
-    __slots__ = ("conn", "last", "last_updates", "rows", "snapshots")
+    ``known`` holds the last ids of earlier committed batches (the store's single writer keeps it), so a
+    session seen before costs no SELECT; the store merges ``last`` into it only once the batch committed."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    __slots__ = ("conn", "known", "last", "last_updates", "rows", "snapshots")
+
+    def __init__(self, conn: sqlite3.Connection, known: dict[str, int | None] | None = None) -> None:
         self.conn = conn
+        self.known = known if known is not None else {}
         self.last: dict[str, int | None] = {}  # None: the session does not exist (at this point of the batch)
         self.rows: list[tuple[str, int, str]] = []
         self.last_updates: dict[str, int] = {}
         self.snapshots: dict[str, tuple[str, int]] = {}
 
     def last_id(self, session_id: str) -> int | None:
-        if session_id not in self.last:
-            row = self.conn.execute(_SELECT_LAST, (session_id,)).fetchone()
-            self.last[session_id] = None if row is None else row[0]
-        return self.last[session_id]
+        last = self.last
+        if session_id in last:
+            return last[session_id]
+        known = self.known
+        if session_id in known:
+            value = last[session_id] = known[session_id]
+            return value
+        row = self.conn.execute(_SELECT_LAST, (session_id,)).fetchone()
+        value = last[session_id] = None if row is None else row[0]
+        return value
 
     def flush(self) -> None:
         """Write the buffered rows; called before an op whose effect depends on them, and at the end."""

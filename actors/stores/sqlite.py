@@ -96,6 +96,7 @@ INLINE_MAX_BYTES = 256 * 1024  # so does one that writes more (a commit of 256 K
 # A small commit adds ~10 WAL pages: a few times the 1,000 pages of SQLite's own autocheckpoint, for a
 # fifth less checkpoint work per commit (a page rewritten between checkpoints is copied once).
 CHECKPOINT_EVERY = 250
+KNOWN_LAST_IDS = 65_536  # last ids remembered by the writer (one SELECT saved per session and batch)
 
 
 def _write_error(session_id: str, exc: BaseException) -> StoreError:
@@ -137,6 +138,7 @@ class SqliteStore:
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpointed_at = 0  # self.commits when the last checkpoint began
         self._checkpointing: trio.Event | None = None  # set when the running checkpoint ends
+        self._known_last: dict[str, int | None] = {}  # committed last ids (see _Batch); writer only
         self._lock = StoreLock(self.path)
         self._state = "new"  # new -> open -> closed
         self._writes: GroupRunner[_WriteOp] = GroupRunner(
@@ -398,7 +400,7 @@ class SqliteStore:
     ) -> list[tuple[Any, BaseException | None]]:
         try:
             conn.execute("BEGIN IMMEDIATE")
-            batch = _Batch(conn)
+            batch = _Batch(conn, self._known_last)
             outcomes = [op.apply(batch) for op in ops]
             batch.flush()
             conn.execute("COMMIT")
@@ -407,6 +409,10 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             raise
         self.commits += 1
+        known = self._known_last
+        if len(known) + len(batch.last) > KNOWN_LAST_IDS:
+            known.clear()  # bounded: the sessions written since are looked up again, once each
+        known.update(batch.last)
         return outcomes
 
     def _read_batch(self, ops: Sequence[_ReadOp]) -> None:

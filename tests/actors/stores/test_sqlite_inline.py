@@ -159,3 +159,33 @@ def test_an_inline_commit_survives_sigkill_of_the_process(tmp_path: Path) -> Non
     finally:
         conn.close()
     assert ids == list(range(250))
+
+
+async def test_remembered_last_ids_follow_deletes_and_ignore_a_rolled_back_batch(
+    open_sqlite: OpenSqlite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actors.stores import EventIdConflict, StoreError
+    from actors.stores._sqlite_ops import _Batch
+
+    store = await open_sqlite()
+    await store.create("s", None)
+    await store.append("s", [event(0), event(1)])
+    await store.delete("s")
+    await store.create("s", None)
+    await store.append("s", [event(0)])  # the log starts again at 0 after the recreation
+    original = _Batch.flush
+    broken = {"left": 1}
+
+    def flush_failing_once(self: _Batch) -> None:
+        if broken["left"]:
+            broken["left"] -= 1
+            raise sqlite3.OperationalError("disk I/O error (injected)")
+        original(self)
+
+    monkeypatch.setattr(_Batch, "flush", flush_failing_once)
+    with pytest.raises(StoreError):
+        await store.append("s", [event(1)])  # rolled back: nothing stored, nothing remembered
+    with pytest.raises(EventIdConflict):
+        await store.append("s", [event(2)])  # the log still ends at 0
+    await store.append("s", [event(1)])
+    assert [e.id for e in await store.events_after("s", -1, 10)] == [0, 1]
