@@ -98,7 +98,7 @@ class ActionPath(AgentTurns):
             if text is not None and len(text) > 2 and not ("source" in payload or "timestamp" in payload
                                                            or "id" in payload):
                 if stamp is None:
-                    stamp = ',"source":"user","timestamp":' + canonical_json(timestamp)
+                    stamp = ',"source":"user","timestamp":"' + timestamp + '"'  # JSON-safe: see utc_timestamp
                 prefix = text[:-1] + stamp
             payload["source"] = "user"
             payload["timestamp"] = timestamp

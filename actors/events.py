@@ -8,8 +8,8 @@ transport decides what ``wire`` holds.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -21,9 +21,23 @@ def canonical_json(value: Any) -> str:
     return _encode(value)
 
 
+_second = -1  # the whole second of the last timestamp, and its "YYYY-MM-DDTHH:MM:SS"
+_second_text = ""
+
+
 def utc_timestamp() -> str:
-    """ISO 8601 timestamp as OpenHands writes it."""
-    return datetime.now(UTC).isoformat()
+    """ISO 8601 timestamp as OpenHands writes it: ``datetime.now(UTC).isoformat()``'s layout
+    (``2026-12-01T23:59:59.123456+00:00``, no fraction when the microseconds are 0), with the date and time
+    of day formatted once per second. Only ASCII digits, ``-``, ``:``, ``.``, ``T`` and ``+``: its JSON is
+    the text in quotes."""
+    global _second, _second_text
+    second, micro = divmod(round(time.time() * 1_000_000), 1_000_000)
+    if second != _second:
+        _second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = second
+    if micro:
+        return f"{_second_text}.{micro:06d}+00:00"
+    return _second_text + "+00:00"
 
 
 @dataclass(slots=True, frozen=True)

@@ -119,10 +119,18 @@ def encode_event(
     return encode_library(packet_class, EVENT, namespace, data, ack_id)
 
 
+_EVENT_HEADS: dict[tuple[str, str], str] = {}  # (namespace, event name) -> the text before the argument
+
+
 def encode_event_json(namespace: str, event: str | int, json_text: str) -> list[EngineMessage]:
     """EVENT with one argument already encoded as JSON text (text serializer only, never binary)."""
-    head = "2" if namespace == "/" else "2" + namespace + ","
-    return [head + "[" + _json_encode(event) + "," + json_text + "]"]
+    cacheable = type(event) is str  # (not an int: True == 1 as a key, but not as JSON)
+    head = _EVENT_HEADS.get((namespace, event)) if cacheable else None  # type: ignore[arg-type]
+    if head is None:
+        head = ("2" if namespace == "/" else "2" + namespace + ",") + "[" + _json_encode(event) + ","
+        if cacheable and len(_EVENT_HEADS) < 256:  # the server's own few names; bounded whatever it emits
+            _EVENT_HEADS[(namespace, event)] = head  # type: ignore[index]
+    return [head + json_text + "]"]
 
 
 def encode_ack(

@@ -62,3 +62,33 @@ async def test_actions_are_stored_with_their_canonical_encoding(
     assert {k: v for k, v in stored.payload.items() if k not in ("id", "source", "timestamp", "message")} == {
         k: v for k, v in action.items() if k not in ("source", "message")
     }
+
+
+def test_utc_timestamp_has_the_layout_of_isoformat_and_is_now() -> None:
+    import re
+    from datetime import UTC, datetime
+
+    from actors.events import utc_timestamp
+
+    before = datetime.now(UTC)
+    stamp = utc_timestamp()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00", stamp)
+    parsed = datetime.fromisoformat(stamp)
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= parsed <= after
+    assert parsed.isoformat() == stamp  # byte for byte what datetime writes for the same instant
+    assert json.loads(f'"{stamp}"') == stamp == json.loads(json.dumps(stamp))
+
+
+def test_utc_timestamp_on_a_whole_second_has_no_fraction_as_isoformat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from actors import events
+
+    for instant in (1_800_000_000.0, 1_800_000_000.5, 1_800_000_001.000001, 1_799_999_999.9999996):
+        monkeypatch.setattr(time, "time", lambda instant=instant: instant)
+        expected = datetime.fromtimestamp(instant, UTC).isoformat()
+        assert events.utc_timestamp() == expected
