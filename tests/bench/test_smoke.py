@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCES = ("python-socketio", "node")
 SERVERS = ("ours", *REFERENCES)
-SCENARIOS = ("connect", "echo", "churn", "sessions")
+SCENARIOS = ("connect", "echo", "moderate", "moderate-polling", "churn", "sessions")
 
 pytestmark = [
     pytest.mark.slow,
@@ -64,6 +64,12 @@ def test_bench_quick_writes_one_record_per_scenario_and_server_and_a_report(tmp_
             assert metrics is not None, by[(scenario, server)]
         assert by[("connect", server)]["metrics"]["connections"] > 0
         assert by[("echo", server)]["metrics"]["round_trips"] > 0
+        for scenario, transport in (("moderate", "websocket"), ("moderate-polling", "polling")):
+            moderate = by[(scenario, server)]["metrics"]
+            assert moderate["round_trips"] > 0 and moderate["transport"] == transport
+            assert moderate["senders_per_conversation"] == 1  # one sender, the others watch
+            # every connection of the conversation gets each event (counted in the window: edges differ)
+            assert moderate["deliveries"] >= 0.9 * moderate["round_trips"] * moderate["per_conversation"]
         assert len(by[("churn", server)]["metrics"]["rounds"]) == 3
         assert all(isinstance(r["rss_after_kb"], int) for r in by[("churn", server)]["metrics"]["rounds"])
         sessions = by[("sessions", server)]["metrics"]
