@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from tests.support.services import require_executable
 
@@ -45,6 +46,35 @@ def _ping(port: int, timeout: float = 0.5) -> bool:
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def _resp_command(words: tuple[str | None, ...]) -> bytes:
+    parts = [f"*{len(words)}\r\n".encode()]
+    for word in words:
+        data = (word or "").encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _read_reply(reader: BinaryIO) -> object:
+    line = reader.readline()
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        length = int(rest)
+        if length < 0:
+            return None
+        data = reader.read(length + 2)
+        return data[:-2]
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [_read_reply(reader) for _ in range(count)]
+    raise RuntimeError(f"unexpected reply {line!r}")
 
 
 class RedisServer:
@@ -126,6 +156,25 @@ class RedisServer:
                     break
                 reply += chunk
             return reply.split(b"\r\n")[-2]
+
+    def query(self, *words: str) -> object:
+        """Send one command (RESP, so arguments may hold spaces) and return its parsed reply: bytes for
+        bulk and simple strings, int, list, or None; an error reply raises ``RuntimeError``."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            reader = sock.makefile("rb")
+            commands = [("AUTH", self.password)] if self.password else []
+            commands.append(words)
+            sock.sendall(b"".join(_resp_command(command) for command in commands))
+            replies = [_read_reply(reader) for _ in commands]
+            reader.close()
+        return replies[-1]
+
+    def info(self, section: str) -> dict[str, str]:
+        """``INFO section`` as a mapping (``info("stats")["total_commands_processed"]``)."""
+        reply = self.query("INFO", section)
+        assert isinstance(reply, bytes), reply
+        pairs = (line.split(":", 1) for line in reply.decode().splitlines() if ":" in line)
+        return {key: value for key, value in pairs}
 
     def _log_tail(self) -> str:
         try:
