@@ -66,16 +66,11 @@ async def request(
 
 async def _add(store: RedisStore, session_id: str, text: str, field: str, max_inbox: int) -> RouteResult:
     keys = SessionKeys(session_id)
-    client = store.client
     prefix, _, suffix = node_ring("\x00").partition("\x00")
     try:
-        reply: Any = await store.call(
-            "route an action" if field == "a" else "route a request",
-            lambda: client.fcall(
-                "ss_route", [keys.inbox, keys.lease],
-                [text, str(max_inbox), session_id, prefix, suffix, field],
-            ),
-            session_id,
+        reply: Any = await store.fcall(
+            "route an action" if field == "a" else "route a request", "ss_route", [keys.inbox, keys.lease],
+            [text, str(max_inbox), session_id, prefix, suffix, field], session_id,
         )
     except StoreError as exc:
         if "INBOXFULL" in str(exc):

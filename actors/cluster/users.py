@@ -133,8 +133,8 @@ class UserCaps:
         key = user_sessions(user)
         client = self.store.client
         entry = f"{lease.fence} {_wall_ms(actor)}"
-        flat: Any = await self.store.call(
-            "count the user's sessions", lambda: client.fcall("ss_user_enter", [key], [sid, entry]), sid
+        flat: Any = await self.store.fcall(
+            "count the user's sessions", "ss_user_enter", [key], [sid, entry], sid
         )
         self._tracked[sid] = _Tracked(user, lease.fence, actor.last_activity)
         index = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
@@ -155,9 +155,7 @@ class UserCaps:
             node, _, fence = holder.decode().rpartition(":")
             live.append(_Live(other, node, int(fence), self._activity(other, node, int(fence), activity)))
         if stale:
-            await self.store.call(
-                "forget ended sessions", lambda: client.fcall("ss_user_forget", [key], stale)
-            )
+            await self.store.fcall("forget ended sessions", "ss_user_forget", [key], stale)
         excess = len(live) + 1 - cap
         for victim in sorted(live, key=lambda v: v.activity_ms)[: max(0, excess)]:
             await self._evict(victim)
@@ -214,5 +212,5 @@ class UserCaps:
                 write = partial(client.hset, user_sessions(user), mapping)
                 nursery.start_soon(self.store.call, "refresh the user's index", write)
             for user, pairs in gone.items():
-                forget = partial(client.fcall, "ss_user_forget", [user_sessions(user)], pairs)
-                nursery.start_soon(self.store.call, "forget ended sessions", forget)
+                nursery.start_soon(self.store.fcall, "forget ended sessions", "ss_user_forget",
+                                   [user_sessions(user)], pairs)

@@ -2,22 +2,21 @@
 
 Owns: starting Debian's ``redis-server`` with durable settings (``appendonly yes``, ``appendfsync always``,
 ``maxmemory-policy noeviction``, no RDB snapshots), waiting until it answers PING, SIGKILL / SIGSTOP /
-SIGCONT / restart on the same port and directory (for fault tests: the AOF is replayed on restart), and
+SIGCONT / restart on the same port and directory (for fault tests: the AOF is replayed on restart; the
+process handling is ``tests.support.process.ServiceProcess``'s), ``query`` / ``info`` (RESP replies), and
 ``require_redis_server()`` (skip with the install command, or fail when ``CI=true``). Never uses the
 default port 6379. Must not know about: coredis, the store, or what the tests assert.
 """
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
+from tests.support.process import ServiceProcess, free_port
 from tests.support.services import require_executable
 
 __all__ = ["RedisServer", "require_redis_server"]
@@ -28,15 +27,6 @@ INSTALL_HINT = "apt-get install -y redis-server (scripts/test does it when run a
 def require_redis_server() -> str:
     """The path of ``redis-server``; skips the test when it is missing (fails instead under ``CI=true``)."""
     return require_executable("redis-server", INSTALL_HINT)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    if port == 6379:  # never the default port, whatever the kernel hands out
-        return _free_port()
-    return port
 
 
 def _ping(port: int, timeout: float = 0.5) -> bool:
@@ -77,10 +67,13 @@ def _read_reply(reader: BinaryIO) -> object:
     raise RuntimeError(f"unexpected reply {line!r}")
 
 
-class RedisServer:
+class RedisServer(ServiceProcess):
     """``with RedisServer() as redis: redis.url`` -> ``redis://127.0.0.1:<port>/0``."""
 
+    name = "redis-server"
+
     def __init__(self, *, password: str | None = None, directory: Path | None = None) -> None:
+        super().__init__()
         self.binary = require_redis_server()
         self.password = password
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
@@ -88,17 +81,12 @@ class RedisServer:
             self._tempdir = tempfile.TemporaryDirectory(prefix="redis-test-")
             directory = Path(self._tempdir.name)
         self.directory = directory
-        self.port = _free_port()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.port = free_port()  # never the default port, whatever the kernel hands out
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self, timeout: float = 10.0) -> None:
         if self.running:
@@ -118,15 +106,7 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self._proc.returncode}: {self._log_tail()}")
-            if self._answers():
-                return
-            time.sleep(0.02)
-        self.kill()
-        raise RuntimeError(f"redis-server did not answer on port {self.port}: {self._log_tail()}")
+        self._wait_ready(self._answers, timeout)
 
     def _answers(self) -> bool:
         if self.password is None:
@@ -162,7 +142,7 @@ class RedisServer:
         bulk and simple strings, int, list, or None; an error reply raises ``RuntimeError``."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
             reader = sock.makefile("rb")
-            commands = [("AUTH", self.password)] if self.password else []
+            commands: list[tuple[str | None, ...]] = [("AUTH", self.password)] if self.password else []
             commands.append(words)
             sock.sendall(b"".join(_resp_command(command) for command in commands))
             replies = [_read_reply(reader) for _ in commands]
@@ -182,40 +162,13 @@ class RedisServer:
         except OSError:
             return "(no log)"
 
-    def kill(self) -> None:
-        """SIGKILL: nothing is flushed beyond what ``appendfsync always`` already wrote."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
-        proc.wait(timeout=10)
-
     def restart(self) -> None:
         """SIGKILL, then start again on the same port and directory (the AOF is loaded)."""
         self.kill()
         self.start()
-
-    def pause(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         self.kill()
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
