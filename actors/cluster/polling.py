@@ -108,11 +108,11 @@ class IdlePolls:
         if not wanted:
             return
         keys = list(wanted)
-        client = self.store.client
         for start in range(0, len(keys), self.keys_per_call):
             streams = {key: wanted[key][0] for key in keys[start : start + self.keys_per_call]}
             self.calls += 1
             try:
+                client = self.store.client  # raises StoreError once the store is closed
                 reply: Any = await self.store.call(
                     "poll idle streams", partial(client.xread, streams, count=1)
                 )

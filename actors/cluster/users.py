@@ -26,6 +26,7 @@ the next load counts again. Knows nothing of transports, and of actors only what
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ import structlog
 import trio
 
 from actors.cluster.inbox import request
+from actors.errors import ActorError
 from actors.eviction import Eviction
 from actors.leases import LOST_LEASE
 from actors.registry import Registry
@@ -121,7 +123,7 @@ class UserCaps:
             async for actor, cap in self._receive:
                 try:
                     await self.count(actor, cap)
-                except StoreError as exc:
+                except (StoreError, ActorError) as exc:
                     self.skipped += 1
                     log.warning("cluster.user_cap_failed", session_id=actor.session_id, error=str(exc))
 
@@ -210,7 +212,14 @@ class UserCaps:
             for user, pairs in changed.items():
                 mapping = dict(zip(pairs[::2], pairs[1::2], strict=True))
                 write = partial(client.hset, user_sessions(user), mapping)
-                nursery.start_soon(self.store.call, "refresh the user's index", write)
+                nursery.start_soon(self._logged, "refresh the user's index", write)
             for user, pairs in gone.items():
-                nursery.start_soon(self.store.fcall, "forget ended sessions", "ss_user_forget",
-                                   [user_sessions(user)], pairs)
+                forget = partial(client.fcall, "ss_user_forget", [user_sessions(user)], pairs)
+                nursery.start_soon(self._logged, "forget ended sessions", forget)
+
+    async def _logged(self, what: str, make: Callable[[], Awaitable[object]]) -> None:
+        """One refresh call; a failure is logged (the next interval writes again, readers check leases)."""
+        try:
+            await self.store.call(what, make)
+        except StoreError as exc:
+            log.warning("cluster.user_index_refresh_failed", what=what, error=str(exc))
