@@ -4,7 +4,9 @@ Owns: ``Eviction``: the idle clock (an IDLE actor has no task: its deadline, ``c
 is a timer in the node's ``actors.timers.TimerQueue``), the cap on live sessions (``max_live_sessions``:
 the coldest IDLE session is evicted, never one with a connection; FAILED ones go first; if none is IDLE the
 new session is refused with ``TooManySessions``) and the per-user cap (``max_sessions_per_user``: the user's
-least recently active other session is passivated with AGENT_ERROR$TOO_MANY_CONVERSATIONS).
+least recently active other session is passivated with AGENT_ERROR$TOO_MANY_CONVERSATIONS). In cluster mode
+``user_caps`` (``actors.cluster.users``) counts the user's sessions on every node instead, and calls
+``evict_for_user`` for the victims that live here.
 
 Evicting is only ever telling an actor ``Passivate`` (or dropping a FAILED one) through its host; knows
 nothing of stores, placement, restarts or transports.
@@ -42,8 +44,14 @@ class EvictionHost(Protocol):
     def drop(self, actor: SessionActor, status: OutboundEvent, error: ActorError) -> None: ...
 
 
+class UserCaps(Protocol):
+    """Counts a user's sessions across the nodes of a cluster (replaces this node's count)."""
+
+    def loaded(self, actor: SessionActor, cap: int) -> None: ...
+
+
 class Eviction:
-    __slots__ = ("_config", "_host", "_on_expired", "_pending", "_registry", "_rng", "timers")
+    __slots__ = ("_config", "_host", "_on_expired", "_pending", "_registry", "_rng", "timers", "user_caps")
 
     def __init__(
         self,
@@ -60,6 +68,7 @@ class Eviction:
         self._rng = rng
         self._pending = 0  # capacity evictions chosen whose actor has not left IDLE yet
         self._on_expired = self._expired  # one bound method for every idle timer
+        self.user_caps: UserCaps | None = None
 
     # ---- the idle clock ------------------------------------------------------------------------------
 
@@ -140,6 +149,9 @@ class Eviction:
         cap = self._config.max_sessions_per_user
         if cap is None:
             return
+        if self.user_caps is not None:
+            self.user_caps.loaded(actor, cap)
+            return
         live: list[SessionActor] = []
         for sid in owned:
             other = registry.get(sid)
@@ -150,9 +162,16 @@ class Eviction:
         candidates = [a for a in live if a is not actor and a.state is not S.LOADING]
         if not candidates:
             return
-        victim = min(candidates, key=lambda a: a.last_activity)
+        self.evict_for_user(min(candidates, key=lambda a: a.last_activity))
+
+    def evict_for_user(self, victim: SessionActor) -> bool:
+        """Passivate ``victim``, its user being over their cap (its connections get
+        AGENT_ERROR$TOO_MANY_CONVERSATIONS). False if it is not ACTIVE or IDLE, or already leaving."""
+        if victim.evicting is not None or victim.state not in (S.ACTIVE, S.IDLE):
+            return False
         if victim.state is S.IDLE:
-            del registry.idle[victim.session_id]
+            del self._registry.idle[victim.session_id]
         victim.evicting = "user_cap"
         self._host.count("evictions", reason="user_cap")
         self._host.tell(victim, Passivate("user_cap", hard=True, status=TOO_MANY_CONVERSATIONS), force=True)
+        return True

@@ -24,6 +24,8 @@ _COUNTERS = {
     "routed_actions": "User actions routed to a session's owner through its inbox.",
     "inbox_handed_over": "Routed actions this node, as owner, handed to its sessions.",
     "fenced_refusals": "Writes refused by the fence (this node had lost the lease).",
+    "idle_polls": "Batched idle polls: one XREAD per interval for up to 1000 of the node's idle Streams.",
+    "user_cap_requests": "Passivations this node asked another node for (a user over their cap).",
 }
 
 

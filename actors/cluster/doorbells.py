@@ -8,7 +8,8 @@ inbox reader parse them).
 One coredis ``PubSub`` serves every channel of the node (not a connection per tailing connection), owned by
 ``run`` in the caller's nursery: ``await nursery.start(doorbells.run)``. ``listen(channel)`` subscribes
 (waiting for Redis's confirmation, so nothing published afterwards is missed while Redis is up) and yields a
-bounded receive channel; leaving it unsubscribes when the last listener of that channel leaves.
+bounded receive channel; leaving it unsubscribes when the last listener of that channel leaves. ``nudge``
+hands the listeners of a channel an empty message from this node itself (the batched idle polls).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class Doorbells:
                 self.dropped += 1  # the waiter polls the Stream; a lost doorbell only delays it
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
+
+    def nudge(self, channel: str) -> None:
+        """Deliver an empty message to this node's listeners of ``channel`` (no Redis call): "read your
+        Stream now" (``actors.cluster.polling`` found it has moved while no doorbell came)."""
+        self._deliver(channel, b"")
 
     @asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[trio.MemoryReceiveChannel[bytes]]:

@@ -1,10 +1,15 @@
 """Routing actions to a session's owner: the per-session inbox Stream and the owner node's doorbell.
 
-Owns: ``route``, ``read_inbox``, ``RouteResult``, ``InboxEntry``, ``InboxFull`` and ``parse_ring``. The
-inbox is durable: an action routed while no node owns the session (or while its owner is dying) waits in
-the Stream for whoever acquires the lease next, which resumes after ``RedisStore.inbox_position`` (the last
-action the log answers; appended atomically with the events, so processing is exactly-once across
-failover). Knows nothing of actors or acks (the sending node matches the answering event's inbox id).
+Owns: ``route``, ``request``, ``read_inbox``, ``RouteResult``, ``InboxEntry``, ``InboxFull`` and
+``parse_ring``. The inbox is durable: an action routed while no node owns the session (or while its owner
+is dying) waits in the Stream for whoever acquires the lease next, which resumes after
+``RedisStore.inbox_position`` (the last action the log answers; appended atomically with the events, so
+processing is exactly-once across failover). Knows nothing of actors or acks (the sending node matches the
+answering event's inbox id).
+
+The same transport carries requests to the owner node itself (``request``: field ``c`` instead of ``a``,
+e.g. "passivate this session, under lease fence N"): no event answers them, so a new owner may read them
+again after a failover; they name the lease they are meant for, and any other lease ignores them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from actors.stores._redis_keys import SessionKeys, node_ring
 from actors.stores.base import StoreError
 from actors.stores.redis import RedisStore
 
-__all__ = ["InboxEntry", "InboxFull", "RouteResult", "parse_ring", "read_inbox", "route"]
+__all__ = ["InboxEntry", "InboxFull", "RouteResult", "parse_ring", "read_inbox", "request", "route"]
 
 MAX_INBOX = 10_000  # routed actions waiting per session; beyond it ``route`` refuses (bounded queue)
 
@@ -35,7 +40,8 @@ class RouteResult:
 @dataclass(frozen=True, slots=True)
 class InboxEntry:
     inbox_id: str
-    action: str  # the action's JSON text as the sender gave it
+    action: str  # the action's JSON text as the sender gave it ('' for a request)
+    request: str | None = None  # a request to the owner node (``request``), not an action
 
 
 def parse_ring(data: bytes) -> tuple[str, str]:
@@ -48,16 +54,23 @@ async def route(
     store: RedisStore, session_id: str, action: str, *, max_inbox: int = MAX_INBOX
 ) -> RouteResult:
     """Add ``action`` to the session's inbox and ring its owner's node, in one atomic step."""
+    return await _add(store, session_id, action, "a", max_inbox)
+
+
+async def request(
+    store: RedisStore, session_id: str, text: str, *, max_inbox: int = MAX_INBOX
+) -> RouteResult:
+    """Add a request for the owner node (``InboxEntry.request``) to the inbox and ring that node."""
+    return await _add(store, session_id, text, "c", max_inbox)
+
+
+async def _add(store: RedisStore, session_id: str, text: str, field: str, max_inbox: int) -> RouteResult:
     keys = SessionKeys(session_id)
-    client = store.client
     prefix, _, suffix = node_ring("\x00").partition("\x00")
     try:
-        reply: Any = await store.call(
-            "route an action",
-            lambda: client.fcall(
-                "ss_route", [keys.inbox, keys.lease], [action, str(max_inbox), session_id, prefix, suffix]
-            ),
-            session_id,
+        reply: Any = await store.fcall(
+            "route an action" if field == "a" else "route a request", "ss_route", [keys.inbox, keys.lease],
+            [text, str(max_inbox), session_id, prefix, suffix, field], session_id,
         )
     except StoreError as exc:
         if "INBOXFULL" in str(exc):
@@ -74,4 +87,11 @@ async def read_inbox(store: RedisStore, session_id: str, after_id: str, count: i
     reply: Any = await store.call(
         "read the inbox", lambda: client.xrange(keys.inbox, f"({after_id}", "+", count=count), session_id
     )
-    return [InboxEntry(e.identifier.decode(), e.field_values[b"a"].decode()) for e in reply]
+    return [_entry(e.identifier, e.field_values) for e in reply]
+
+
+def _entry(identifier: bytes, fields: Any) -> InboxEntry:
+    action = fields.get(b"a")
+    if action is not None:
+        return InboxEntry(identifier.decode(), action.decode())
+    return InboxEntry(identifier.decode(), "", fields.get(b"c", b"").decode())

@@ -4,9 +4,11 @@ Owns: ``InboxReader``. For every session whose lease this node holds, it reads t
 action it handed over (starting, for each new lease, from ``RedisStore.inbox_position``: the last routed
 action the log answers, so a new owner after a failover resumes exactly there) and gives each one to the
 session's actor as an ``Act`` carrying its ``inbox_id``; the actor appends the event with it. It wakes on
-the node's doorbell (``node:{nid}:ring``) and polls every ``poll_interval`` seconds anyway (lost doorbells,
-Redis restarts). The act's reply reports the event id (or the error) to ``Answers``, for a sender on this
-node. One task reads, in order, so an action is never handed over twice by one incarnation.
+the node's doorbell (``node:{nid}:ring``); lost doorbells (Redis restarts) are covered by the node's
+batched idle polls (``IdlePolls``: one call per interval for every inbox of the node, reading only the
+inboxes that moved). The act's reply reports the event id (or the error) to ``Answers``, for a sender on
+this node. One task reads, in order, so an action is never handed over twice by one incarnation. Requests
+to the owner itself (``actors.cluster.inbox.request``) go to ``on_request`` if they name the lease held.
 
 Knows nothing of connections or transports.
 """
@@ -14,32 +16,28 @@ Knows nothing of connections or transports.
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
 
 import structlog
 import trio
 
-from actors.cluster.doorbells import Doorbells
+from actors.cluster.answers import Answers
+from actors.cluster.context import ClusterContext
 from actors.cluster.inbox import parse_ring, read_inbox
-from actors.cluster.placement import RedisPlacement
-from actors.cluster.remote import Answers
+from actors.cluster.polling import Watched
 from actors.errors import ActorError
-from actors.messages import Act, ActResult, Message
+from actors.messages import Act, ActResult
 from actors.reply import Reply
-from actors.stores._redis_keys import node_ring
+from actors.stores._redis_keys import SessionKeys, node_ring
 from actors.stores.base import StoreError
-from actors.stores.redis import RedisStore
 
 __all__ = ["InboxReader"]
 
 log = structlog.get_logger(__name__)
 
 MAX_POSITIONS = 100_000  # sessions whose last handed-over inbox id this node remembers
-
-
-class Host(Protocol):
-    async def deliver(self, session_id: str, msg: Message, *, user_id: str | None = None,
-                      create: bool = True, live_only: bool = False) -> None: ...
 
 
 class _Relay(Reply[ActResult]):
@@ -66,27 +64,24 @@ class _Relay(Reply[ActResult]):
         return done
 
 
+RequestHandler = Callable[[str, int, str], None]
+"""``on_request(session_id, fence, text)``: a request routed to this node for the session it holds under
+lease ``fence`` (the request names that fence)."""
+
+
 class InboxReader:
-    def __init__(
-        self,
-        store: RedisStore,
-        placement: RedisPlacement,
-        doorbells: Doorbells,
-        host: Host,
-        answers: Answers,
-        *,
-        poll_interval: float = 0.5,
-    ) -> None:
-        self.store = store
-        self.placement = placement
-        self.doorbells = doorbells
-        self.host = host
-        self.answers = answers
-        self.poll_interval = poll_interval
+    def __init__(self, ctx: ClusterContext, *, on_request: RequestHandler | None = None) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.placement = ctx.placement
+        self.host = ctx.host
+        self.answers = ctx.answers
+        self.on_request = on_request
         self.positions: dict[str, tuple[int, str]] = {}  # session id -> (lease fence, last handed over)
         self.handed_over = 0
         self._wake_send, self._wake_receive = trio.open_memory_channel[str](4096)
         self._pending: set[str] = set()
+        ctx.polls.add_source(self._idle_inboxes)
 
     def kick(self, session_id: str) -> None:
         """Read ``session_id``'s inbox soon (it may have just become ours)."""
@@ -101,7 +96,8 @@ class InboxReader:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(self._listen)
-            nursery.start_soon(self._poll)
+            for session_id in list(self.placement.states):
+                self.kick(session_id)  # held before this started: read their inboxes now
             task_status.started()
             async for session_id in self._wake_receive:
                 self._pending.discard(session_id)
@@ -114,7 +110,7 @@ class InboxReader:
         started = False
         while True:
             try:
-                async with self.doorbells.listen(node_ring(self.placement.node_id)) as bell:
+                async with self.ctx.doorbells.listen(node_ring(self.placement.node_id)) as bell:
                     if not started:
                         started = True
                         task_status.started()
@@ -125,16 +121,21 @@ class InboxReader:
                 if not started:
                     started = True
                     task_status.started()
-                await trio.sleep(self.poll_interval)
+                await trio.sleep(self.ctx.polls.interval)
 
-    async def _poll(self) -> None:
-        while True:
-            await trio.sleep(self.poll_interval)
-            for session_id in list(self.placement.states):
+    def _idle_inboxes(self) -> Iterator[Watched]:
+        """For the node's idle polls: the inbox of every session held here, after what was handed over
+        under its current lease; a session read under no lease yet is read now (its start is unknown)."""
+        # Positions outlive leases (see _pull); the oldest go first beyond the bound.
+        while len(self.positions) > MAX_POSITIONS:
+            del self.positions[next(iter(self.positions))]
+        positions = self.positions
+        for session_id, state in list(self.placement.states.items()):
+            known = positions.get(session_id)
+            if known is None or known[0] != state.lease.fence:
                 self.kick(session_id)
-            # Positions outlive leases (see _pull); the oldest go first beyond the bound.
-            while len(self.positions) > MAX_POSITIONS:
-                del self.positions[next(iter(self.positions))]
+                continue
+            yield SessionKeys(session_id).inbox, known[1], partial(self.kick, session_id)
 
     async def _pull(self, session_id: str) -> None:
         state = self.placement.states.get(session_id)
@@ -144,14 +145,21 @@ class InboxReader:
         known = self.positions.get(session_id)
         # Under a new lease, resume after what the log answers: acts handed over under an earlier lease
         # and not appended are dropped by whichever incarnation gets them (Act.inbox_fence).
-        after = known[1] if known is not None and known[0] == fence else (
-            await self.store.inbox_position(session_id)
-        )
+        if known is not None and known[0] == fence:
+            after = known[1]
+        else:
+            after = await self.store.inbox_position(session_id)
+            self._moved(session_id, fence, after)
         while True:
             entries = await read_inbox(self.store, session_id, after)
             if not entries:
                 break
             for entry in entries:
+                if entry.request is not None:
+                    after = entry.inbox_id
+                    self._moved(session_id, fence, after)
+                    self._obey(session_id, fence, entry.request)
+                    continue
                 action: Any = json.loads(entry.action)
                 act = Act(None, action, _Relay(self.answers, session_id, entry.inbox_id), None,
                           action_json=entry.action, inbox_id=entry.inbox_id, inbox_fence=fence)
@@ -160,8 +168,19 @@ class InboxReader:
                 except ActorError as exc:
                     self.answers.resolve(session_id, entry.inbox_id, exc)
                 after = entry.inbox_id
-                self.positions.pop(session_id, None)  # re-inserted last: the bound drops the oldest
-                self.positions[session_id] = (fence, after)
+                self._moved(session_id, fence, after)
                 self.handed_over += 1
             if len(entries) < 512:
                 break
+
+    def _moved(self, session_id: str, fence: int, after: str) -> None:
+        self.positions.pop(session_id, None)  # re-inserted last: the bound drops the oldest
+        self.positions[session_id] = (fence, after)
+
+    def _obey(self, session_id: str, fence: int, text: str) -> None:
+        word, _, rest = text.partition(" ")
+        named, _, body = rest.partition(" ")
+        if not named.isdigit() or int(named) != fence:
+            return  # meant for another lease (an earlier owner, read again after a failover): moot
+        if self.on_request is not None:
+            self.on_request(session_id, fence, f"{word} {body}".strip())

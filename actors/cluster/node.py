@@ -3,8 +3,9 @@
 Owns: ``cluster_placement`` and ``ClusterNode``. ``cluster_placement``: given the node's store, the
 ``RedisPlacement`` a ``RedisStore`` needs (and that store then refuses unfenced appends, so nothing can
 write past the lease), or None for a single-node store (the supervisor uses ``LocalPlacement``).
-``ClusterNode``: doorbells, the inbox reader, and the service of sessions other nodes own. Knows nothing
-of ``server`` or of configuration files: the caller passes the node id and the lease TTL.
+``ClusterNode``: doorbells, the batched idle polls, the inbox reader, the service of sessions other nodes
+own and the cluster-wide per-user caps. Knows nothing of ``server`` or of configuration files: the caller
+passes the node id and the lease TTL.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from typing import Any
 
 import trio
 
+from actors.cluster.answers import Answers
+from actors.cluster.context import ClusterContext
 from actors.cluster.doorbells import Doorbells
 from actors.cluster.inbox_reader import InboxReader
 from actors.cluster.nodes import NodeRegistry
 from actors.cluster.placement import RedisPlacement
-from actors.cluster.remote import Answers, RemoteSessions
+from actors.cluster.polling import IdlePolls
+from actors.cluster.remote import RemoteSessions
+from actors.cluster.users import UserCaps
 from actors.stores.base import Store, StoreError
 from actors.stores.redis import RedisStore
 from actors.supervisor import Supervisor
@@ -36,24 +41,34 @@ def cluster_placement(store: Store, *, node_id: str, lease_ttl: float) -> RedisP
     return RedisPlacement(store, node_id, lease_ttl=lease_ttl)
 
 
-class ClusterNode:
-    """This node's cluster tasks: the doorbells, the inbox reader of the sessions it owns, and the service
-    of sessions other nodes own (``RemoteSessions``, installed as the supervisor's ``remote`` hook)."""
+IDLE_POLL_INTERVAL = 0.5
+"""Seconds between the node's batched idle polls: how long a lost doorbell can delay an event or action."""
 
-    def __init__(self, store: RedisStore, placement: RedisPlacement, supervisor: Supervisor) -> None:
+
+class ClusterNode:
+    """This node's cluster tasks: the doorbells, the batched idle polls, the inbox reader of the sessions
+    it owns, the service of sessions other nodes own (``RemoteSessions``, installed as the supervisor's
+    ``remote`` hook) and the cluster-wide per-user caps (``UserCaps``, installed in its eviction)."""
+
+    def __init__(
+        self, store: RedisStore, placement: RedisPlacement, supervisor: Supervisor, *,
+        idle_poll_interval: float = IDLE_POLL_INTERVAL,
+    ) -> None:
         self.store = store
         self.placement = placement
         self.supervisor = supervisor
         self.doorbells = Doorbells(store)
+        self.polls = IdlePolls(store, interval=idle_poll_interval)
         self.nodes = NodeRegistry(
             store, placement.node_id, lambda: len(placement.states),
             ttl=placement.lease_ttl, interval=placement.lease_ttl / 3,
         )
         self.answers = Answers()
-        self.inbox = InboxReader(store, placement, self.doorbells, supervisor, self.answers)
-        self.remote = RemoteSessions(
-            store, placement, self.doorbells, supervisor, self.answers, self.inbox.kick
-        )
+        self.context = ClusterContext(store, placement, self.doorbells, self.polls, self.answers, supervisor)
+        self.users = UserCaps(store, placement.node_id, supervisor.registry, supervisor.eviction,
+                              interval=placement.lease_ttl / 3)
+        self.inbox = InboxReader(self.context, on_request=self.users.obey)
+        self.remote = RemoteSessions(self.context, self.inbox.kick)
 
     async def health_problem(self) -> str | None:
         """None while Redis answers a PING within a second; otherwise why this node is unhealthy."""
@@ -89,6 +104,8 @@ class ClusterNode:
             "inbox_handed_over": self.inbox.handed_over,
             "tailed_sessions": self.remote.tailed_sessions,
             "fenced_refusals": self.supervisor.counters.get("fenced_refusals", 0),
+            "idle_polls": self.polls.calls,
+            "user_cap_requests": self.users.requested,
             "redis_latency_seconds": self.nodes.redis_latency if self.nodes.redis_latency is not None else -1,
         }
 
@@ -99,9 +116,13 @@ class ClusterNode:
             await nursery.start(self.inbox.run)
             await nursery.start(self.remote.run)
             await nursery.start(self.nodes.run)
+            await nursery.start(self.polls.run)
+            await nursery.start(self.users.run)
             self.supervisor.remote = self.remote
+            self.supervisor.eviction.user_caps = self.users
             task_status.started()
             try:
                 await trio.sleep_forever()
             finally:
                 self.supervisor.remote = None
+                self.supervisor.eviction.user_caps = None

@@ -92,11 +92,9 @@ class RedisPlacement:
     async def acquire(self, session_id: str) -> Lease | None:
         """The lease with a new fence, or None while another holder (any node, this one included) has it."""
         keys = SessionKeys(session_id)
-        client = self.store.client
         sent = trio.current_time()
-        reply: Any = await self.store.call(
-            "acquire the lease",
-            lambda: client.fcall("ss_acquire", [keys.lease, keys.fence], [self.node_id, self._ttl_ms]),
+        reply: Any = await self.store.fcall(
+            "acquire the lease", "ss_acquire", [keys.lease, keys.fence], [self.node_id, self._ttl_ms],
             session_id,
         )
         if int(reply[0]) != 1:
@@ -128,12 +126,9 @@ class RedisPlacement:
     async def renew(self, lease: Lease) -> bool:
         """Extend the lease by the TTL if it is still ours; False: lost (stop emitting at once)."""
         keys = SessionKeys(lease.session_id)
-        client = self.store.client
         sent = trio.current_time()
-        reply: Any = await self.store.call(
-            "renew the lease",
-            lambda: client.fcall("ss_renew", [keys.lease], [self._value(lease), self._ttl_ms]),
-            lease.session_id,
+        reply: Any = await self.store.fcall(
+            "renew the lease", "ss_renew", [keys.lease], [self._value(lease), self._ttl_ms], lease.session_id
         )
         if int(reply) != 1:
             self.states.pop(lease.session_id, None)
@@ -148,14 +143,12 @@ class RedisPlacement:
     async def release(self, lease: Lease) -> None:
         """Delete the lease if it is still ours (so another node can take over at once)."""
         keys = SessionKeys(lease.session_id)
-        client = self.store.client
+        self.store.client  # noqa: B018  (raises when not open, before the lease is forgotten here)
         state = self.states.get(lease.session_id)
         if state is not None and state.lease == lease:
             del self.states[lease.session_id]
-        await self.store.call(
-            "release the lease",
-            lambda: client.fcall("ss_release", [keys.lease], [self._value(lease)]),
-            lease.session_id,
+        await self.store.fcall(
+            "release the lease", "ss_release", [keys.lease], [self._value(lease)], lease.session_id
         )
 
     async def owner_of(self, session_id: str) -> str | None:

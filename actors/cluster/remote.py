@@ -1,7 +1,8 @@
 """Sessions another node owns, served on this node: connections fed from the shared log, actions routed.
 
-Owns: ``RemoteSessions`` (the supervisor's ``remote`` hook) and ``Answers`` (routed actions waiting for
-the event that answers them). For a session with no live incarnation here:
+Owns: ``RemoteSessions`` (the supervisor's ``remote`` hook; ``Answers``, the routed actions waiting for
+the event that answers them, lives in ``actors.cluster.answers``). For a session with no live incarnation
+here:
 
 - ``Join``: if another node holds the lease, the connection is attached to this node's ``FanOut`` and a
   tail of the session's Stream (subscribe first, then replay, then live: ``actors.cluster.tail``) publishes
@@ -13,96 +14,33 @@ the event that answers them). For a session with no live incarnation here:
   acquires the lease (polling until a dead owner's lease expires) and the inbox reader applies the action.
 - ``Leave`` of a connection attached here: detached; the tail ends with the last connection.
 
+Tails do not poll Redis by themselves while idle: the node's ``IdlePolls`` checks all of them at once.
+
 Knows nothing of transports; talks to the supervisor through ``ensure`` and its fan-out only.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
 
 import structlog
 import trio
 
-from actors.cluster.doorbells import Doorbells
+from actors.cluster.answers import ANSWER_TIMEOUT, Answers
+from actors.cluster.context import ClusterContext
 from actors.cluster.inbox import route
 from actors.cluster.tail import open_tail
 from actors.errors import ActorError, SessionForbidden, SessionNotFound, StoreUnavailableError
 from actors.events import canonical_json
-from actors.fanout import FanOut
 from actors.leases import EXPIRY_SLACK
 from actors.messages import Act, ActResult, Join, Leave, Message
 from actors.reply import Reply
 from actors.stores.base import StoreError
-from actors.stores.redis import RedisStore
-
-if TYPE_CHECKING:
-    from actors.cluster.placement import RedisPlacement
-    from actors.introspection import SessionInfo
 
 __all__ = ["ANSWER_TIMEOUT", "Answers", "RemoteSessions"]
 
 log = structlog.get_logger(__name__)
-
-ANSWER_TIMEOUT = 30.0  # seconds a routed action waits for its event before its ack is an error
-_DONE_KEPT = 4096  # answers seen before their waiter registered (bounded)
-
-
-class Host(Protocol):
-    fanout: FanOut
-
-    async def ensure(
-        self, session_id: str, *, user_id: str | None = None, create: bool = True
-    ) -> SessionInfo: ...
-
-
-class Answers:
-    """Routed actions' replies by (session id, inbox id), answered by whoever sees the event (tail or
-    local append). Inbox ids are Stream ids of each session's own inbox: two sessions' actions routed in
-    the same millisecond get the same id, so an id alone never names a routed action."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[tuple[str, str], tuple[Reply[ActResult], float]] = {}
-        self._done: OrderedDict[tuple[str, str], ActResult | BaseException] = OrderedDict()
-        self.routed = 0
-
-    def expect(self, session_id: str, inbox_id: str, reply: Reply[ActResult],
-               timeout: float = ANSWER_TIMEOUT) -> None:
-        key = (session_id, inbox_id)
-        early = self._done.pop(key, None)
-        if early is None:
-            self._waiting[key] = (reply, trio.current_time() + timeout)
-        elif isinstance(early, BaseException):
-            reply.fail(early)
-        else:
-            reply.set(early)
-
-    def waiting(self, session_id: str, inbox_ids: set[str]) -> bool:
-        return any((session_id, inbox_id) in self._waiting for inbox_id in inbox_ids)
-
-    def resolve(self, session_id: str, inbox_id: str, result: ActResult | BaseException) -> None:
-        key = (session_id, inbox_id)
-        found = self._waiting.pop(key, None)
-        if found is None:
-            self._done[key] = result
-            while len(self._done) > _DONE_KEPT:
-                self._done.popitem(last=False)
-        elif isinstance(result, BaseException):
-            found[0].fail(result)
-        else:
-            found[0].set(result)
-
-    async def expire_forever(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        while True:
-            await trio.sleep(1.0)
-            now = trio.current_time()
-            for key in [k for k, (_, deadline) in self._waiting.items() if deadline <= now]:
-                reply, _ = self._waiting.pop(key)
-                reply.fail(ActorError("the session's owner did not answer the routed action in time"))
-
 
 @dataclass
 class _Tailed:
@@ -112,20 +50,12 @@ class _Tailed:
 
 
 class RemoteSessions:
-    def __init__(
-        self,
-        store: RedisStore,
-        placement: RedisPlacement,
-        doorbells: Doorbells,
-        host: Host,
-        answers: Answers,
-        kick: Callable[[str], None],
-    ) -> None:
-        self.store = store
-        self.placement = placement
-        self.doorbells = doorbells
-        self.host = host
-        self.answers = answers
+    def __init__(self, ctx: ClusterContext, kick: Callable[[str], None]) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.placement = ctx.placement
+        self.host = ctx.host
+        self.answers = ctx.answers
         self.kick = kick  # wake this node's inbox reader for a session it now hosts
         self._tailed: dict[str, _Tailed] = {}
         self._watched: dict[str, set[str]] = {}  # session id -> routed actions waiting on a foreign owner
@@ -266,7 +196,7 @@ class RemoteSessions:
             while self._tailed.get(session_id) is tailed:
                 try:
                     async with open_tail(
-                        self.store, self.doorbells, session_id, after, poll_interval=0.5
+                        self.store, self.ctx.doorbells, session_id, after, polls=self.ctx.polls
                     ) as tail:
                         tailed.ready.set()
                         async for batch in tail:

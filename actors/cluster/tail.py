@@ -9,7 +9,9 @@ Theory of operation. The tail subscribes to ``sess:{sid}:ev`` *first*, then repl
 the last one ended: a doorbell whose events are at or below the last id yielded is dropped (already seen
 in the replay), one that starts beyond it triggers a read of the missing ids from the Stream (a lost
 doorbell, a Redis restart, a full queue), and when no doorbell comes for ``poll_interval`` seconds the
-tail reads the Stream anyway, so a lost last doorbell delays an event by at most that long.
+tail reads the Stream anyway, so a lost last doorbell delays an event by at most that long. With the
+node's ``IdlePolls`` (``polls=``) the tail does not poll by itself: the node checks every tail's Stream in
+one call per interval and nudges (an empty doorbell) only the tails whose Stream has moved.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from actors.cluster.doorbells import Doorbells
+from actors.cluster.polling import IdlePolls, stream_position
 from actors.events import StoredEvent
 from actors.stores._redis_keys import SessionKeys
 from actors.stores.redis import LogEntry, RedisStore
@@ -55,8 +58,9 @@ class LogTail:
         bell: trio.MemoryReceiveChannel[bytes],
         *,
         page_size: int = 1000,
-        poll_interval: float = 1.0,
+        poll_interval: float | None = 1.0,
     ) -> None:
+        """``poll_interval`` None: never read the Stream unless a doorbell (or a nudge) comes."""
         self.store = store
         self.session_id = session_id
         self.last_id = after_id
@@ -79,9 +83,12 @@ class LogTail:
                     return page
                 continue
             data = None
-            with trio.move_on_after(self.poll_interval):
+            if self.poll_interval is None:
                 data = await self._bell.receive()
-            if data is None:  # nothing rang: poll the Stream (covers a lost last doorbell)
+            else:
+                with trio.move_on_after(self.poll_interval):
+                    data = await self._bell.receive()
+            if not data:  # nothing rang, or a nudge: read the Stream (covers a lost last doorbell)
                 page = await self._read()
                 if len(page) >= self.page_size:
                     self._catching_up = True
@@ -114,7 +121,18 @@ async def open_tail(
     *,
     page_size: int = 1000,
     poll_interval: float = 1.0,
+    polls: IdlePolls | None = None,
 ) -> AsyncIterator[LogTail]:
-    """Subscribe to the session's doorbell, then iterate: replay after ``after_id``, then live."""
-    async with doorbells.listen(SessionKeys(session_id).channel) as bell:
-        yield LogTail(store, session_id, after_id, bell, page_size=page_size, poll_interval=poll_interval)
+    """Subscribe to the session's doorbell, then iterate: replay after ``after_id``, then live. With
+    ``polls`` the node's batched idle polls replace the tail's own ``poll_interval``."""
+    keys = SessionKeys(session_id)
+    async with doorbells.listen(keys.channel) as bell:
+        tail = LogTail(store, session_id, after_id, bell, page_size=page_size,
+                       poll_interval=None if polls is not None else poll_interval)
+        if polls is None:
+            yield tail
+            return
+        with polls.watch(
+            keys.log, lambda: stream_position(tail.last_id), lambda: doorbells.nudge(keys.channel)
+        ):
+            yield tail

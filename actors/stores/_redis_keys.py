@@ -15,18 +15,24 @@ Keys and channels:
 - ``sess:{sid}:inbox``: Stream of actions routed to the owner (auto ids), trimmed up to the high-water mark.
 - ``sess:{sid}:ev``: channel: the doorbell carrying the events just appended (to tailing nodes).
 - ``node:{nid}:ring``: channel: the doorbell to the owner node, ``"<inbox id> <session id>"``.
+- ``user:{uid}:live``: hash: session id -> ``"<fence> <last activity, unix ms>"``: the sessions a user had
+  live on any node (a hint for cluster-wide per-user caps: a session counts only while its lease exists).
 - ``sessions``: sorted set, score 0: every session id (listing and counting).
 """
 
 from __future__ import annotations
 
-__all__ = ["SESSION_INDEX", "SessionKeys", "node_ring"]
+__all__ = ["SESSION_INDEX", "SessionKeys", "node_ring", "user_sessions"]
 
 SESSION_INDEX = "sessions"
 
 
 def node_ring(node_id: str) -> str:
     return f"node:{{{node_id}}}:ring"
+
+
+def user_sessions(user_id: str) -> str:
+    return f"user:{{{user_id}}}:live"
 
 
 class SessionKeys:

@@ -131,17 +131,38 @@ local function ss_release(keys, args)
   return 0
 end
 
--- KEYS: inbox, lease. ARGV: action, max length, session id, ring channel prefix, ring channel suffix.
+-- KEYS: inbox, lease. ARGV: action, max length, session id, ring channel prefix, ring channel suffix,
+-- and optionally the entry's field: 'a' (an action, the default) or 'c' (a request to the owner itself).
 -- Returns {inbox id, owner node or false, receivers}: the doorbell rings the owner's node channel.
 local function ss_route(keys, args)
   local length = redis.call('XLEN', keys[1])
   if length >= tonumber(args[2]) then return redis.error_reply('INBOXFULL ' .. length) end
-  local id = redis.call('XADD', keys[1], '*', 'a', args[1])
+  local id = redis.call('XADD', keys[1], '*', args[6] or 'a', args[1])
   local holder = redis.call('GET', keys[2])
   if not holder then return {id, false, 0} end
   local node = node_of(holder)
   local receivers = redis.call('PUBLISH', args[4] .. node .. args[5], id .. ' ' .. args[3])
   return {id, node, receivers}
+end
+
+-- KEYS: a user's index (hash). ARGV: session id, "<fence> <activity ms>".
+-- Records the session and returns the whole index (field, value, ...), the session included.
+local function ss_user_enter(keys, args)
+  redis.call('HSET', keys[1], args[1], args[2])
+  return redis.call('HGETALL', keys[1])
+end
+
+-- KEYS: a user's index. ARGV: (session id, fence) pairs. Removes each entry still written under that
+-- fence (an entry a newer lease's owner wrote stays); returns how many were removed.
+local function ss_user_forget(keys, args)
+  local removed = 0
+  for k = 1, #args, 2 do
+    local value = redis.call('HGET', keys[1], args[k])
+    if value and string.match(value, '^(%d+)') == args[k + 1] then
+      removed = removed + redis.call('HDEL', keys[1], args[k])
+    end
+  end
+  return removed
 end
 
 redis.register_function('ss_create', ss_create)
@@ -151,4 +172,6 @@ redis.register_function('ss_acquire', ss_acquire)
 redis.register_function('ss_renew', ss_renew)
 redis.register_function('ss_release', ss_release)
 redis.register_function('ss_route', ss_route)
+redis.register_function('ss_user_enter', ss_user_enter)
+redis.register_function('ss_user_forget', ss_user_forget)
 """

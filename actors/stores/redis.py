@@ -232,15 +232,26 @@ class RedisStore:
         except RedisError as exc:
             raise StoreError(f"{where}{what}: {exc}") from exc
 
+    async def fcall(
+        self, what: str, function: str, keys: Sequence[str], args: Sequence[str | int],
+        session_id: str | None = None,
+    ) -> Any:
+        """``call`` of one function of the Lua library (``_redis_lua``): ``FCALL function keys args``."""
+        client = self.client
+        return await self.call(what, lambda: client.fcall(function, keys, args), session_id)
+
+    async def _nothing(self) -> None:
+        """An operation with nothing to send: still refused unless open, still a checkpoint."""
+        self.client  # noqa: B018  (raises when not open)
+        await trio.lowlevel.checkpoint()
+
     # writes
 
     async def create(self, session_id: str, owner: str | None) -> SessionRecord:
         keys = SessionKeys(session_id)
         client = self.client
         args = ["0" if owner is None else "1", owner or "", repr(time.time())]
-        reply: Any = await self.call(
-            "create", lambda: client.fcall("ss_create", [keys.meta], args), session_id
-        )
+        reply: Any = await self.fcall("create", "ss_create", [keys.meta], args, session_id)
         # The index is its own key (another Cluster slot): added after the record, idempotently.
         await self.call("index", lambda: client.zadd(SESSION_INDEX, {session_id: 0}), session_id)
         return self._record(session_id, reply, with_snapshot=True)
@@ -259,9 +270,7 @@ class RedisStore:
         if fence is None and self.require_fence:
             raise FencedOut(f"session {session_id!r}: this store requires a fence on every append")
         if not events:
-            self.client  # noqa: B018  (raises when not open)
-            await trio.lowlevel.checkpoint()
-            return
+            return await self._nothing()
         first = events[0].id
         for offset, event in enumerate(events):
             if event.id != first + offset:
@@ -281,12 +290,8 @@ class RedisStore:
             args.append(event.json_text or dumps(event.payload))
             args.append(inbox_id or "")
         args[3] = high
-        client = self.client
-        await self.call(
-            f"append of events {first}..{events[-1].id}",
-            lambda: client.fcall("ss_append", [keys.meta, keys.log, keys.lease, keys.inbox], args),
-            session_id,
-        )
+        await self.fcall(f"append of events {first}..{events[-1].id}", "ss_append",
+                         [keys.meta, keys.log, keys.lease, keys.inbox], args, session_id)
 
     async def append_applied(self, session_id: str, events: list[StoredEvent]) -> bool:
         """After an append raised ``RedisUnavailable``: True if it was applied (every id holds exactly the
@@ -321,10 +326,7 @@ class RedisStore:
             raise StoreError(f"session {session_id!r}: snapshot is not JSON-serializable: {exc}") from exc
         keys = SessionKeys(session_id)
         args = ["" if fence is None else str(fence), text, str(event_id), "1" if release else "0"]
-        client = self.client
-        await self.call(
-            "save_snapshot", lambda: client.fcall("ss_snapshot", [keys.meta, keys.lease], args), session_id
-        )
+        await self.fcall("save_snapshot", "ss_snapshot", [keys.meta, keys.lease], args, session_id)
 
     async def delete(self, session_id: str) -> None:
         keys = SessionKeys(session_id)
@@ -364,8 +366,7 @@ class RedisStore:
     async def entries_after(self, session_id: str, after_id: int, limit: int) -> list[LogEntry]:
         """Up to ``limit`` log entries with id > after_id, with the inbox id each answers."""
         if limit <= 0:
-            self.client  # noqa: B018
-            await trio.lowlevel.checkpoint()
+            await self._nothing()
             return []
         keys = SessionKeys(session_id)
         client = self.client

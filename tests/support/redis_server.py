@@ -2,21 +2,21 @@
 
 Owns: starting Debian's ``redis-server`` with durable settings (``appendonly yes``, ``appendfsync always``,
 ``maxmemory-policy noeviction``, no RDB snapshots), waiting until it answers PING, SIGKILL / SIGSTOP /
-SIGCONT / restart on the same port and directory (for fault tests: the AOF is replayed on restart), and
+SIGCONT / restart on the same port and directory (for fault tests: the AOF is replayed on restart; the
+process handling is ``tests.support.process.ServiceProcess``'s), ``query`` / ``info`` (RESP replies), and
 ``require_redis_server()`` (skip with the install command, or fail when ``CI=true``). Never uses the
 default port 6379. Must not know about: coredis, the store, or what the tests assert.
 """
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
+from typing import BinaryIO
 
+from tests.support.process import ServiceProcess, free_port
 from tests.support.services import require_executable
 
 __all__ = ["RedisServer", "require_redis_server"]
@@ -29,15 +29,6 @@ def require_redis_server() -> str:
     return require_executable("redis-server", INSTALL_HINT)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    if port == 6379:  # never the default port, whatever the kernel hands out
-        return _free_port()
-    return port
-
-
 def _ping(port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -47,10 +38,42 @@ def _ping(port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-class RedisServer:
+def _resp_command(words: tuple[str | None, ...]) -> bytes:
+    parts = [f"*{len(words)}\r\n".encode()]
+    for word in words:
+        data = (word or "").encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _read_reply(reader: BinaryIO) -> object:
+    line = reader.readline()
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        length = int(rest)
+        if length < 0:
+            return None
+        data = reader.read(length + 2)
+        return data[:-2]
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [_read_reply(reader) for _ in range(count)]
+    raise RuntimeError(f"unexpected reply {line!r}")
+
+
+class RedisServer(ServiceProcess):
     """``with RedisServer() as redis: redis.url`` -> ``redis://127.0.0.1:<port>/0``."""
 
+    name = "redis-server"
+
     def __init__(self, *, password: str | None = None, directory: Path | None = None) -> None:
+        super().__init__()
         self.binary = require_redis_server()
         self.password = password
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
@@ -58,17 +81,12 @@ class RedisServer:
             self._tempdir = tempfile.TemporaryDirectory(prefix="redis-test-")
             directory = Path(self._tempdir.name)
         self.directory = directory
-        self.port = _free_port()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.port = free_port()  # never the default port, whatever the kernel hands out
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self, timeout: float = 10.0) -> None:
         if self.running:
@@ -88,15 +106,7 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self._proc.returncode}: {self._log_tail()}")
-            if self._answers():
-                return
-            time.sleep(0.02)
-        self.kill()
-        raise RuntimeError(f"redis-server did not answer on port {self.port}: {self._log_tail()}")
+        self._wait_ready(self._answers, timeout)
 
     def _answers(self) -> bool:
         if self.password is None:
@@ -127,46 +137,38 @@ class RedisServer:
                 reply += chunk
             return reply.split(b"\r\n")[-2]
 
+    def query(self, *words: str) -> object:
+        """Send one command (RESP, so arguments may hold spaces) and return its parsed reply: bytes for
+        bulk and simple strings, int, list, or None; an error reply raises ``RuntimeError``."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            reader = sock.makefile("rb")
+            commands: list[tuple[str | None, ...]] = [("AUTH", self.password)] if self.password else []
+            commands.append(words)
+            sock.sendall(b"".join(_resp_command(command) for command in commands))
+            replies = [_read_reply(reader) for _ in commands]
+            reader.close()
+        return replies[-1]
+
+    def info(self, section: str) -> dict[str, str]:
+        """``INFO section`` as a mapping (``info("stats")["total_commands_processed"]``)."""
+        reply = self.query("INFO", section)
+        assert isinstance(reply, bytes), reply
+        pairs = (line.split(":", 1) for line in reply.decode().splitlines() if ":" in line)
+        return {key: value for key, value in pairs}
+
     def _log_tail(self) -> str:
         try:
             return (self.directory / "redis.log").read_text(errors="replace")[-2000:]
         except OSError:
             return "(no log)"
 
-    def kill(self) -> None:
-        """SIGKILL: nothing is flushed beyond what ``appendfsync always`` already wrote."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)
-            proc.kill()
-        proc.wait(timeout=10)
-
     def restart(self) -> None:
         """SIGKILL, then start again on the same port and directory (the AOF is loaded)."""
         self.kill()
         self.start()
-
-    def pause(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         self.kill()
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -1,26 +1,30 @@
 """Start and stop the python-socketio reference server (``pysio_server.py``) as a subprocess for tests.
 
 Owns: spawning the script with the venv's interpreter on 127.0.0.1 (ephemeral port unless told), reading
-the ``PORT <n>`` line, restarting on the same port, pausing (SIGSTOP/SIGCONT) to simulate a frozen server,
-and killing it. Must not know about: any client, or what the tests assert.
+the ``PORT <n>`` line, restarting on the same port; pausing (SIGSTOP/SIGCONT, to simulate a frozen server)
+and killing it are ``tests.support.process.ServiceProcess``'s. Must not know about: any client, or what
+the tests assert.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
+from typing import Any
+
+from tests.support.process import ServiceProcess
 
 __all__ = ["PySioServer"]
 
 SCRIPT = Path(__file__).with_name("pysio_server.py")
 
 
-class PySioServer:
+class PySioServer(ServiceProcess):
     """``with PySioServer(ping_interval=0.3) as server: server.url`` -> ``http://127.0.0.1:<port>``."""
+
+    name = "pysio_server"
 
     def __init__(
         self,
@@ -30,11 +34,11 @@ class PySioServer:
         max_payload: int = 1_000_000,
         port: int = 0,
     ) -> None:
+        super().__init__()
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.max_payload = max_payload
         self.port = port
-        self._proc: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
@@ -67,13 +71,9 @@ class PySioServer:
         self.port = int(line.split()[1])
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGCONT)  # in case a test left it paused
-            proc.kill()
-        proc.wait(timeout=10)
+        self.kill()
+
+    def _reaped(self, proc: subprocess.Popen[Any]) -> None:
         if proc.stdout is not None:
             proc.stdout.close()
 
@@ -81,21 +81,3 @@ class PySioServer:
         """Kill the server and start a new one on the same port (its sessions are gone)."""
         self.stop()
         self.start()
-
-    def pause(self) -> None:
-        """Freeze the server process: it stops pinging and answering, its sockets stay open."""
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGCONT)
-
-    def __enter__(self) -> PySioServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
