@@ -29,7 +29,8 @@ import trio
 
 from server.http._coalesce import WriteCoalescer
 from server.http._fastpath import FALLBACK, Head, encode_response, parse_head
-from server.http._io import close_socket, recv_some, send_all, send_now
+from server.http._io import close_socket, recv_some, send_all, send_now, socket_is_open
+from server.http._keepalive import KeepAliveTimer
 from server.http._request import make_request, tokens
 from server.http.config import HttpConfig
 from server.http.frames import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
@@ -52,6 +53,7 @@ class ServerContext:
     closing: bool = False  # the server is shutting down: finish the current request, then close
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     coalescer: WriteCoalescer | None = None  # batches WebSocket writes per scheduler pass (None: direct)
+    keepalive: KeepAliveTimer | None = None  # closes idle keep-alive connections (None: a scope each)
 
 
 def error_response(status: int, message: str | None = None) -> bytes:
@@ -87,7 +89,10 @@ class _Reject(Exception):
 class HttpConnection:
     """The task that serves one socket until the peer leaves, a limit is hit, or the server closes."""
 
-    __slots__ = ("_buf", "_eof", "conn_id", "ctx", "idle", "remote", "sock", "ws")
+    __slots__ = (
+        "_buf", "_eof", "_expired", "conn_id", "ctx", "idle", "keepalive_deadline", "keepalive_idle",
+        "keepalive_queued", "remote", "sock", "ws",
+    )
 
     def __init__(
         self, sock: socket.socket, remote: tuple[str, int], conn_id: int, ctx: ServerContext
@@ -100,6 +105,17 @@ class HttpConnection:
         self.ws: WebSocket | None = None
         self._buf = b""  # received and not yet read: the start of the next request(s)
         self._eof = False  # the peer has closed its side
+        self.keepalive_deadline = 0.0  # these three: the listener's KeepAliveTimer's
+        self.keepalive_idle = False
+        self.keepalive_queued = False
+        self._expired = False  # the keep-alive timer found it idle too long
+
+    def keepalive_expired(self) -> None:
+        """Called by the listener's keep-alive timer: idle past ``keepalive_timeout``. Wakes the idle
+        wait, which then ends the connection (its task closes the socket)."""
+        self._expired = True
+        if socket_is_open(self.sock):
+            trio.lowlevel.notify_closing(self.sock)
 
     def shutdown(self) -> None:
         """Server shutdown: drop an idle keep-alive connection, say 1001 to a websocket; a connection in
@@ -182,14 +198,10 @@ class HttpConnection:
             elif self._eof:
                 return None
             if deadline is None:
-                self.idle = True
-                received: bytes | None = None
-                with trio.move_on_after(config.keepalive_timeout):
-                    received = await recv_some(self.sock, config.recv_size, wait_first=answered)
+                received = await self._wait_idle(answered)
                 if received is None:  # idled out
                     return None
                 deadline = trio.current_time() + config.request_timeout
-                self.idle = False
             else:
                 received = await self._receive(deadline)
             answered = False
@@ -197,6 +209,26 @@ class HttpConnection:
                 self._buf = buf + received
             else:
                 self._eof = True
+
+    async def _wait_idle(self, answered: bool) -> bytes | None:
+        """The first bytes of the next request, b"" if the peer left, None if it idled out (no byte
+        within ``keepalive_timeout``)."""
+        config = self.ctx.config
+        timer = self.ctx.keepalive
+        self.idle = True
+        try:
+            if timer is not None:  # the listener's one timer: no cancel scope per request
+                timer.idle(self, trio.current_time() + config.keepalive_timeout)
+                try:
+                    received = await recv_some(self.sock, config.recv_size, wait_first=answered)
+                finally:
+                    timer.busy(self)
+                return None if self._expired else received
+            with trio.move_on_after(config.keepalive_timeout):
+                return await recv_some(self.sock, config.recv_size, wait_first=answered)
+            return None
+        finally:
+            self.idle = False
 
     async def _receive(self, deadline: float) -> bytes:
         received: bytes | None = None
