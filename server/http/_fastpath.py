@@ -12,7 +12,9 @@ other control whitespace), exactly one Host, at most one plain-digits Content-Le
 headers that change the connection's framing or state: Transfer-Encoding, Expect, Upgrade, or a
 Connection other than ``keep-alive``. Anything else, complete or not, is ``FALLBACK``: the caller hands
 the same bytes to h11, which then accepts or rejects it as it always did. So the fast path can only
-ever be faster, never different; tests/http/test_fastpath.py checks that against h11.
+ever be faster, never different; tests/http/test_fastpath.py checks that against h11. A client repeats
+its header lines on every request (only the target and Content-Length change), so a block of header
+lines is validated and parsed once and its meaning kept in a small bounded table keyed by its bytes.
 
 A response to a fast-path request is written the way h11 writes it (status line with the stdlib reason
 phrase, headers in order with their own spelling), after the same validation h11 applies to response
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Final
 
-from server.http._request import make_request, tokens
+from server.http._request import collect_headers, split_target, tokens
 from server.http.types import Request
 
 NEED_MORE: Final = "need-more"  # no complete head yet, and what there is may still become a plain one
@@ -61,6 +63,30 @@ class Head:
         self.size = size
 
 
+class _Fields:
+    """What a validated block of header lines means: shared by every request that repeats it."""
+
+    __slots__ = ("content_length", "headers", "size")
+
+    def __init__(self, headers: dict[str, str], content_length: int, size: int) -> None:
+        self.headers = headers
+        self.content_length = content_length
+        self.size = size  # the block's part of the head size
+
+
+# Header blocks seen lately (a client repeats its headers on every request; only Content-Length and the
+# target change): validated and parsed once. None: not a plain block.
+_BLOCKS: dict[bytes, _Fields | None] = {}
+BLOCK_TABLE_LIMIT = 512
+BLOCK_CACHED_UP_TO = 2048  # bytes: longer blocks are parsed every time
+_UNSEEN: Final = _Fields({}, 0, 0)
+
+
+def cached_blocks() -> list[bytes]:
+    """The header blocks whose meaning is kept (for tests)."""
+    return list(_BLOCKS)
+
+
 def parse_head(buf: bytes, remote: tuple[str, int]) -> Head | str:
     """A ``Head`` if ``buf`` starts with a complete plain request head, else ``NEED_MORE`` or
     ``FALLBACK`` (see the module docstring). ``buf`` must not be empty."""
@@ -72,15 +98,35 @@ def parse_head(buf: bytes, remote: tuple[str, int]) -> Head | str:
         return NEED_MORE
     line_end = buf.find(b"\r\n")
     match = _REQUEST_LINE.fullmatch(buf, 0, line_end)
-    if match is None or _HEADER_LINES.fullmatch(buf, line_end + 2, end + 2) is None:
-        return FALLBACK  # also catches an earlier bare-LF blank line: LF is not allowed inside a line
-    method, target = match.group(1).decode("ascii"), match.group(2).decode("ascii")
-    size = len(target) + 16
+    if match is None:
+        return FALLBACK
+    block = buf[line_end + 2 : end + 2]
+    fields = _BLOCKS.get(block, _UNSEEN)
+    if fields is _UNSEEN:
+        fields = _parse_fields(block)
+        if len(block) <= BLOCK_CACHED_UP_TO:
+            if len(_BLOCKS) >= BLOCK_TABLE_LIMIT:
+                _BLOCKS.clear()
+            _BLOCKS[block] = fields
+    if fields is None:
+        return FALLBACK
+    target = match.group(2).decode("ascii")
+    path, query = split_target(target)
+    # No Upgrade header on this path, so never a websocket upgrade.
+    request = Request(match.group(1).decode("ascii"), target, path, query, fields.headers.copy(), b"", remote)
+    return Head(request, end + 4, fields.content_length, len(target) + 16 + fields.size)
+
+
+def _parse_fields(block: bytes) -> _Fields | None:
+    """The meaning of a block of header lines (each ending in CRLF), None if it is not plain."""
+    if _HEADER_LINES.fullmatch(block) is None:
+        return None  # also catches an earlier bare-LF blank line: LF is not allowed inside a line
+    size = 0
     hosts = 0
     length = 0
     seen_length = False
-    fields: list[tuple[str, str]] = []
-    for line in buf[line_end + 2 : end].decode("latin-1").split("\r\n"):
+    pairs: list[tuple[str, str]] = []
+    for line in block[:-2].decode("latin-1").split("\r\n"):
         name, _, value = line.partition(":")
         name = name.lower()
         value = value.strip(" \t")
@@ -89,19 +135,18 @@ def parse_head(buf: bytes, remote: tuple[str, int]) -> Head | str:
             hosts += 1
         elif name == "content-length":
             if seen_length or _DIGITS.fullmatch(value) is None:
-                return FALLBACK
+                return None
             seen_length = True
             length = int(value)
         elif name == "connection":
             if value.lower() != "keep-alive":
-                return FALLBACK
+                return None
         elif name in _STATEFUL:
-            return FALLBACK
-        fields.append((name, value))
+            return None
+        pairs.append((name, value))
     if hosts != 1:
-        return FALLBACK
-    request = make_request(method, target, fields, b"", remote)
-    return Head(request, end + 4, length, size)
+        return None
+    return _Fields(collect_headers(pairs), length, size)
 
 
 def _reason(status: int) -> bytes:

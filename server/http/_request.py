@@ -1,9 +1,10 @@
 """Turning a parsed request head into our ``Request``: one function for both parsers.
 
-Owns: ``make_request`` (the target split into path and query, the query's first values, headers keyed by
-lower-case name with repeats joined, the interning of what repeats from client to client, the RFC 6455
-upgrade check). Both the h11 path and the fast path (``server.http._fastpath``) call it, so a request
-means the same whichever parser read it. Knows nothing of sockets, h11 or byte-level parsing.
+Owns: ``make_request`` and its parts: ``split_target`` (path and the query's first values),
+``collect_headers`` (keyed by lower-case name, repeats joined), the interning of what repeats from
+client to client, the RFC 6455 upgrade check. Both the h11 path and the fast path
+(``server.http._fastpath``) use them, so a request means the same whichever parser read it. Knows nothing
+of sockets, h11 or byte-level parsing.
 """
 
 from __future__ import annotations
@@ -41,11 +42,8 @@ def _is_websocket_upgrade(method: str, headers: dict[str, str]) -> bool:
         return False
 
 
-def make_request(
-    method: str, target: str, head: Iterable[tuple[str, str]], body: bytes, remote: tuple[str, int]
-) -> Request:
-    """``method`` upper case, ``target`` the raw request target, ``head`` the (lower-case name, value)
-    pairs in arrival order (values already stripped of surrounding whitespace)."""
+def split_target(target: str) -> tuple[str, dict[str, str]]:
+    """The percent-decoded path and the first value of each query parameter of a request target."""
     if target.startswith("/"):
         raw_path, _, qs = target.partition("?")
     elif target == "*":
@@ -61,6 +59,12 @@ def make_request(
             pairs = [part.partition("=")[::2] for part in qs.split("&") if part]
         for key, value in pairs:
             query.setdefault(intern(key), intern(value) if key in _SHARED_QUERY_VALUES else value)
+    return unquote(raw_path) if "%" in raw_path else raw_path, query
+
+
+def collect_headers(head: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers by lower-case name (``head``: the (lower-case name, stripped value) pairs in order),
+    repeats joined with ", "."""
     headers: dict[str, str] = {}
     for raw_name, value in head:
         # Names, and the values that repeat from client to client, are interned: a request is kept as long
@@ -69,10 +73,20 @@ def make_request(
         if name in _SHARED_HEADER_VALUES:
             value = intern(value)
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def make_request(
+    method: str, target: str, head: Iterable[tuple[str, str]], body: bytes, remote: tuple[str, int]
+) -> Request:
+    """``method`` upper case, ``target`` the raw request target, ``head`` the (lower-case name, value)
+    pairs in arrival order (values already stripped of surrounding whitespace)."""
+    path, query = split_target(target)
+    headers = collect_headers(head)
     return Request(
         method=method,
         target=target,
-        path=unquote(raw_path) if "%" in raw_path else raw_path,
+        path=path,
         query=query,
         headers=headers,
         body=body,

@@ -17,7 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.http import Request, Response, open_http_server
-from server.http._fastpath import FALLBACK, NEED_MORE, Head, encode_response, parse_head
+from server.http._fastpath import (
+    BLOCK_CACHED_UP_TO,
+    BLOCK_TABLE_LIMIT,
+    FALLBACK,
+    NEED_MORE,
+    Head,
+    cached_blocks,
+    encode_response,
+    parse_head,
+)
 from server.http.connection import build_request
 from tests.http.helpers import RawClient, make_app, request
 
@@ -185,6 +194,25 @@ def test_unusual_requests_go_to_h11(data: bytes) -> None:
 def test_incomplete_heads_wait_for_more(data: bytes) -> None:
     assert parse_head(data, REMOTE) == NEED_MORE
     assert h11_parse(data) == "need-data"
+
+
+def test_a_repeated_header_block_means_the_same_and_is_not_shared() -> None:
+    data = b"POST /e?t=1 HTTP/1.1\r\nHost: t\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 2\r\n\r\nok"
+    first, second = fast_parse(data), fast_parse(data.replace(b"t=1", b"t=2"))
+    assert not isinstance(first, str) and not isinstance(second, str)
+    first[0].headers["x-a"] = "changed"
+    assert second[0].headers == {"host": "t", "x-a": "1, 2", "content-length": "2"}
+    assert (second[0].query, second[0].body) == ({"t": "2"}, b"ok")
+    assert fields(second[0]) == fields(h11_parse(data.replace(b"t=1", b"t=2"))[0])  # type: ignore[index]
+
+
+def test_the_header_block_table_is_bounded() -> None:
+    for i in range(3 * BLOCK_TABLE_LIMIT):
+        assert isinstance(parse_head(b"GET / HTTP/1.1\r\nHost: t\r\nX-N: %d\r\n\r\n" % i, REMOTE), Head)
+        assert len(cached_blocks()) <= BLOCK_TABLE_LIMIT
+    assert isinstance(parse_head(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"v" * 5000 + b"\r\n\r\n", REMOTE),
+                      Head)
+    assert all(len(block) <= BLOCK_CACHED_UP_TO for block in cached_blocks())
 
 
 def test_head_size_is_counted_as_on_the_h11_path() -> None:
