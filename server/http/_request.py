@@ -54,11 +54,13 @@ def split_target(target: str) -> tuple[str, dict[str, str]]:
     query: dict[str, str] = {}
     if qs:
         if "%" in qs or "+" in qs:
-            pairs = parse_qsl(qs, keep_blank_values=True)
+            for key, value in parse_qsl(qs, keep_blank_values=True):
+                query.setdefault(intern(key), intern(value) if key in _SHARED_QUERY_VALUES else value)
         else:  # nothing to unquote: what parse_qsl(keep_blank_values=True) returns, without its overhead
-            pairs = [part.partition("=")[::2] for part in qs.split("&") if part]
-        for key, value in pairs:
-            query.setdefault(intern(key), intern(value) if key in _SHARED_QUERY_VALUES else value)
+            for part in qs.split("&"):
+                key, _, value = part.partition("=")
+                if part and key not in query:
+                    query[intern(key)] = intern(value) if key in _SHARED_QUERY_VALUES else value
     return unquote(raw_path) if "%" in raw_path else raw_path, query
 
 

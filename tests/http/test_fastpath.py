@@ -9,6 +9,7 @@ refused exactly when h11 refuses them. The real-socket tests at the end mix both
 from __future__ import annotations
 
 from http import HTTPStatus
+from urllib.parse import parse_qsl
 
 import h11
 import pytest
@@ -27,6 +28,7 @@ from server.http._fastpath import (
     encode_response,
     parse_head,
 )
+from server.http._request import split_target
 from server.http.connection import build_request
 from tests.http.helpers import RawClient, make_app, request
 
@@ -213,6 +215,15 @@ def test_the_header_block_table_is_bounded() -> None:
     assert isinstance(parse_head(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"v" * 5000 + b"\r\n\r\n", REMOTE),
                       Head)
     assert all(len(block) <= BLOCK_CACHED_UP_TO for block in cached_blocks())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from("ab=&;%+2 0x"), max_size=24))
+def test_query_strings_mean_what_parse_qsl_says(qs: str) -> None:
+    expected: dict[str, str] = {}
+    for key, value in parse_qsl(qs, keep_blank_values=True):
+        expected.setdefault(key, value)
+    assert split_target("/p%20q?" + qs) == ("/p q", expected)
 
 
 def test_head_size_is_counted_as_on_the_h11_path() -> None:
