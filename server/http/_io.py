@@ -13,22 +13,25 @@ import socket
 import trio
 
 
-async def recv_some(sock: socket.socket, size: int) -> bytes:
+async def recv_some(sock: socket.socket, size: int, *, wait_first: bool = False) -> bytes:
     """The next bytes from ``sock``; ``b""`` when the peer closed or the socket is gone.
 
     Tries the kernel first and only parks on ``wait_readable`` when it has nothing (the same checkpoint
-    discipline as trio's own sockets: one scheduling point per call, cancellable).
+    discipline as trio's own sockets: one scheduling point per call, cancellable). ``wait_first`` skips
+    that first try when it is bound to fail (a response was just written and the peer has not had time
+    to answer it): one system call less per keep-alive request.
     """
-    await trio.lowlevel.checkpoint_if_cancelled()
-    try:
-        data = sock.recv(size)
-    except BlockingIOError:
-        pass
-    except OSError:
-        return b""
-    else:
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return data
+    if not wait_first:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            data = sock.recv(size)
+        except BlockingIOError:
+            pass
+        except OSError:
+            return b""
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
     while True:
         try:
             await trio.lowlevel.wait_readable(sock)
@@ -40,6 +43,17 @@ async def recv_some(sock: socket.socket, size: int) -> bytes:
             continue
         except OSError:
             return b""
+
+
+def send_now(sock: socket.socket, data: bytes) -> int | None:
+    """Write what the kernel takes of ``data`` without waiting: the byte count, None if the socket is
+    gone."""
+    try:
+        return sock.send(data)
+    except BlockingIOError:
+        return 0
+    except OSError:
+        return None
 
 
 async def send_all(sock: socket.socket, data: bytes) -> bool:

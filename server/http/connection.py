@@ -1,4 +1,8 @@
-"""One accepted TCP connection: HTTP/1.1 keep-alive via h11, then optionally a WebSocket.
+"""One accepted TCP connection: HTTP/1.1 keep-alive, then optionally a WebSocket.
+
+Plain requests (what long-polling sends) are read and answered by the fast path
+(``server.http._fastpath``); any other request gets an h11 connection of its own, fed the same bytes, so
+h11 decides what it means or which error it gets. Either way the limits and answers below are the same.
 
 Owns: reading requests (with the idle, slowloris and size limits of ``HttpConfig``), calling the handler,
 writing responses (Content-Length framing, ``Connection: close`` when needed, 400/408/413/431/500 on the
@@ -14,21 +18,20 @@ the socket is closed, which the connection task always does on its way out.
 
 from __future__ import annotations
 
-import binascii
 import socket
-from base64 import b64decode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import h11
 import structlog
 import trio
 
 from server.http._coalesce import WriteCoalescer
-from server.http._intern import pool as intern
-from server.http._io import close_socket, recv_some, send_all
+from server.http._fastpath import FALLBACK, Head, encode_response, parse_head
+from server.http._io import close_socket, recv_some, send_all, send_now, socket_is_open
+from server.http._keepalive import KeepAliveTimer
+from server.http._request import make_request, tokens
 from server.http.config import HttpConfig
 from server.http.frames import CLOSE_INTERNAL_ERROR, CLOSE_NORMAL
 from server.http.types import Handler, Request, Response, WebSocketAccept
@@ -37,11 +40,6 @@ from server.http.websocket import WebSocket, WebSocketClosed, accept_key
 log = structlog.get_logger(__name__)
 
 _NO_BODY_STATUSES = frozenset({204, 304})
-_SHARED_HEADER_VALUES = frozenset({
-    "host", "connection", "upgrade", "sec-websocket-version", "sec-websocket-extensions", "user-agent",
-    "accept", "accept-encoding", "accept-language", "origin", "pragma", "cache-control",
-})
-_SHARED_QUERY_VALUES = frozenset({"EIO", "transport"})
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
@@ -55,6 +53,7 @@ class ServerContext:
     closing: bool = False  # the server is shutting down: finish the current request, then close
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     coalescer: WriteCoalescer | None = None  # batches WebSocket writes per scheduler pass (None: direct)
+    keepalive: KeepAliveTimer | None = None  # closes idle keep-alive connections (None: a scope each)
 
 
 def error_response(status: int, message: str | None = None) -> bytes:
@@ -67,59 +66,14 @@ def error_response(status: int, message: str | None = None) -> bytes:
     ).encode("ascii") + body
 
 
-def _tokens(value: str) -> set[str]:
-    return {t.strip().lower() for t in value.split(",")}
-
-
-def _is_websocket_upgrade(method: str, headers: dict[str, str]) -> bool:
-    if method != "GET" or "upgrade" not in headers or "websocket" not in _tokens(headers["upgrade"]):
-        return False
-    if "upgrade" not in _tokens(headers.get("connection", "")):
-        return False
-    if headers.get("sec-websocket-version", "").strip() != "13":
-        return False
-    try:
-        return len(b64decode(headers.get("sec-websocket-key", "").strip(), validate=True)) == 16
-    except (binascii.Error, ValueError):
-        return False
-
-
 def build_request(event: h11.Request, body: bytes, remote: tuple[str, int]) -> Request:
     """Turn h11's request head (and the whole body) into our ``Request``."""
-    method = event.method.decode("ascii").upper()
-    target = event.target.decode("latin-1")
-    if target.startswith("/"):
-        raw_path, _, qs = target.partition("?")
-    elif target == "*":
-        raw_path, qs = "*", ""
-    else:  # absolute-form: "http://host/path?q"
-        parts = urlsplit(target)
-        raw_path, qs = parts.path or "/", parts.query
-    query: dict[str, str] = {}
-    if qs:
-        if "%" in qs or "+" in qs:
-            pairs = parse_qsl(qs, keep_blank_values=True)
-        else:  # nothing to unquote: what parse_qsl(keep_blank_values=True) returns, without its overhead
-            pairs = [part.partition("=")[::2] for part in qs.split("&") if part]
-        for key, value in pairs:
-            query.setdefault(intern(key), intern(value) if key in _SHARED_QUERY_VALUES else value)
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in event.headers:
-        # Names, and the values that repeat from client to client, are interned: a request is kept as long
-        # as its websocket lives, so this is memory per idle connection.
-        name, value = intern(raw_name.decode("latin-1")), raw_value.decode("latin-1")
-        if name in _SHARED_HEADER_VALUES:
-            value = intern(value)
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return Request(
-        method=method,
-        target=target,
-        path=unquote(raw_path),
-        query=query,
-        headers=headers,
-        body=body,
-        remote=remote,
-        is_websocket_upgrade=_is_websocket_upgrade(method, headers),
+    return make_request(
+        event.method.decode("ascii").upper(),
+        event.target.decode("latin-1"),
+        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers],
+        body,
+        remote,
     )
 
 
@@ -135,7 +89,10 @@ class _Reject(Exception):
 class HttpConnection:
     """The task that serves one socket until the peer leaves, a limit is hit, or the server closes."""
 
-    __slots__ = ("conn_id", "ctx", "idle", "remote", "sock", "ws")
+    __slots__ = (
+        "_buf", "_eof", "_expired", "conn_id", "ctx", "idle", "keepalive_deadline", "keepalive_idle",
+        "keepalive_queued", "remote", "sock", "ws",
+    )
 
     def __init__(
         self, sock: socket.socket, remote: tuple[str, int], conn_id: int, ctx: ServerContext
@@ -146,6 +103,19 @@ class HttpConnection:
         self.ctx = ctx
         self.idle = True  # waiting for the first byte of a request: safe to drop on shutdown
         self.ws: WebSocket | None = None
+        self._buf = b""  # received and not yet read: the start of the next request(s)
+        self._eof = False  # the peer has closed its side
+        self.keepalive_deadline = 0.0  # these three: the listener's KeepAliveTimer's
+        self.keepalive_idle = False
+        self.keepalive_queued = False
+        self._expired = False  # the keep-alive timer found it idle too long
+
+    def keepalive_expired(self) -> None:
+        """Called by the listener's keep-alive timer: idle past ``keepalive_timeout``. Wakes the idle
+        wait, which then ends the connection (its task closes the socket)."""
+        self._expired = True
+        if socket_is_open(self.sock):
+            trio.lowlevel.notify_closing(self.sock)
 
     def shutdown(self) -> None:
         """Server shutdown: drop an idle keep-alive connection, say 1001 to a websocket; a connection in
@@ -158,25 +128,31 @@ class HttpConnection:
     async def serve_http(self) -> tuple[WebSocketAccept, bytes] | None:
         """Serve requests until the connection should close (None), or until a WebSocket upgrade was
         answered with 101: then return the accept and the bytes already read past the request, and the
-        caller runs ``run_websocket`` (this coroutine's frame and the h11 object are gone by then)."""
+        caller runs ``run_websocket`` (this coroutine's frame and the h11 object are gone by then).
+
+        Each request is read by the fast path (``server.http._fastpath``) when it is a plain one, else
+        by an h11 connection made for it, which then also writes its response; the bytes h11 read past
+        that request come back to the fast path for the next one."""
         config = self.ctx.config
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=config.max_header_size)
+        self._buf = b""
+        self._eof = False
         deadline: float | None = trio.current_time() + config.request_timeout
         while True:
             try:
-                request = await self._read_request(conn, deadline)
+                read = await self._next_request(deadline)
             except _Reject as reject:
                 log.info("http request rejected", conn_id=self.conn_id, status=reject.status,
                          reason=reject.message)
                 if await self._send(error_response(reject.status, reject.message)):
                     await self._linger()
                 return None
-            if request is None:
+            if read is None:
                 return None
+            request, conn = read
             self.idle = False
             result = await self._call_handler(request)
             if isinstance(result, WebSocketAccept):
-                if not request.is_websocket_upgrade:
+                if not request.is_websocket_upgrade or conn is None:  # the fast path reads no upgrade
                     await self._send(error_response(400, "Not a valid WebSocket upgrade request"))
                     return None
                 data = conn.send(h11.InformationalResponse(
@@ -188,18 +164,123 @@ class HttpConnection:
             keep_alive = result is not None and not self.ctx.closing
             if result is None:
                 result = Response(500, b"Internal Server Error\n")
-            data = self._encode_response(conn, request, result, keep_alive)
-            if not await self._send(data) or conn.our_state is not h11.DONE:
-                return None
-            conn.start_next_cycle()
+            if conn is None:
+                data, keep_alive = self._encode_fast(result, keep_alive)
+                if not await self._send(data) or not keep_alive:
+                    return None
+            else:
+                data = self._encode_response(conn, request, result, keep_alive)
+                if not await self._send(data) or conn.our_state is not h11.DONE:
+                    return None
+                conn.start_next_cycle()
+                self._buf, self._eof = conn.trailing_data
             deadline = None
 
-    async def _read_request(self, conn: h11.Connection, deadline: float | None) -> Request | None:
-        """The next whole request, or None when the peer closed (or idled out) between requests.
+    async def _next_request(self, deadline: float | None) -> tuple[Request, h11.Connection | None] | None:
+        """The next whole request, with the h11 connection that read it (None: the fast path did), or
+        None when the peer closed (or idled out) between requests.
 
         ``deadline`` is when the whole request must have arrived; None means "idle keep-alive": the first
         byte may take ``keepalive_timeout`` and starts the ``request_timeout`` clock.
         """
+        config = self.ctx.config
+        answered = deadline is None  # a response was just written: the peer cannot have sent more yet
+        while True:
+            buf = self._buf
+            if buf:
+                if deadline is None:  # pipelined: the request is already arriving
+                    deadline = trio.current_time() + config.request_timeout
+                head = parse_head(buf, self.remote)
+                if isinstance(head, Head):
+                    return await self._read_body(head, deadline)
+                if head is FALLBACK or self._eof or len(buf) > config.max_header_size:
+                    return await self._read_h11(deadline)
+            elif self._eof:
+                return None
+            if deadline is None:
+                received = await self._wait_idle(answered)
+                if received is None:  # idled out
+                    return None
+                deadline = trio.current_time() + config.request_timeout
+            else:
+                received = await self._receive(deadline)
+            answered = False
+            if received:
+                self._buf = buf + received
+            else:
+                self._eof = True
+
+    async def _wait_idle(self, answered: bool) -> bytes | None:
+        """The first bytes of the next request, b"" if the peer left, None if it idled out (no byte
+        within ``keepalive_timeout``)."""
+        config = self.ctx.config
+        timer = self.ctx.keepalive
+        self.idle = True
+        try:
+            if timer is not None:  # the listener's one timer: no cancel scope per request
+                timer.idle(self, trio.current_time() + config.keepalive_timeout)
+                try:
+                    received = await recv_some(self.sock, config.recv_size, wait_first=answered)
+                finally:
+                    timer.busy(self)
+                return None if self._expired else received
+            with trio.move_on_after(config.keepalive_timeout):
+                return await recv_some(self.sock, config.recv_size, wait_first=answered)
+            return None
+        finally:
+            self.idle = False
+
+    async def _receive(self, deadline: float) -> bytes:
+        received: bytes | None = None
+        with trio.move_on_at(deadline):
+            received = await recv_some(self.sock, self.ctx.config.recv_size)
+        if received is None:
+            raise _Reject(408, "request not received in time")
+        return received
+
+    async def _read_body(self, head: Head, deadline: float) -> tuple[Request, h11.Connection | None]:
+        """The rest of a fast-path request: its limits checked (as the h11 path checks them), then its
+        Content-Length body. A peer closing mid-body goes to h11, which says what is wrong."""
+        config = self.ctx.config
+        if head.content_length > config.max_request_body:
+            raise _Reject(413, f"request body larger than {config.max_request_body} bytes")
+        if head.size > config.max_header_size:
+            raise _Reject(431, f"request head larger than {config.max_header_size} bytes")
+        end = head.body_start + head.content_length
+        buf = self._buf
+        if len(buf) < end:
+            chunks = [buf]
+            have = len(buf)
+            while have < end:
+                received = await self._receive(deadline)
+                if not received:
+                    self._buf = b"".join(chunks)
+                    self._eof = True
+                    result = await self._read_h11(deadline)
+                    assert result is not None  # h11 raises for a truncated message
+                    return result
+                chunks.append(received)
+                have += len(received)
+            buf = b"".join(chunks)
+        request = head.request
+        if head.content_length:
+            request.body = buf[head.body_start:end]
+        self._buf = buf[end:]
+        return request, None
+
+    async def _read_h11(self, deadline: float) -> tuple[Request, h11.Connection] | None:
+        """Read the request the fast path declined with a new h11 connection, fed what was received."""
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.ctx.config.max_header_size)
+        if self._buf:
+            conn.receive_data(self._buf)
+            self._buf = b""
+        if self._eof:
+            conn.receive_data(b"")
+        request = await self._read_request(conn, deadline)
+        return None if request is None else (request, conn)
+
+    async def _read_request(self, conn: h11.Connection, deadline: float) -> Request | None:
+        """The next whole request through h11, or None when the peer closed before sending one."""
         config = self.ctx.config
         head: h11.Request | None = None
         chunks: list[bytes] = []
@@ -212,28 +293,10 @@ class HttpConnection:
             if event is h11.NEED_DATA:
                 if conn.they_are_waiting_for_100_continue:
                     await self._send(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
-                if deadline is None:
-                    self.idle = True
-                    with trio.move_on_after(config.keepalive_timeout):
-                        data = await recv_some(self.sock, config.recv_size)
-                        deadline = trio.current_time() + config.request_timeout
-                    if deadline is None:  # idled out
-                        return None
-                    self.idle = False
-                else:
-                    data = b""
-                    with trio.move_on_at(deadline) as scope:
-                        data = await recv_some(self.sock, config.recv_size)
-                    if scope.cancelled_caught:
-                        raise _Reject(408, "request not received in time")
-                    self.idle = False
-                conn.receive_data(data)
+                conn.receive_data(await self._receive(deadline))
                 continue
             if isinstance(event, h11.Request):
                 head = event
-                if deadline is None:
-                    deadline = trio.current_time() + config.request_timeout
-                self.idle = False
                 # h11 only limits an incomplete head; a complete one arriving at once is checked here.
                 head_size = len(event.target) + 16
                 for name, value in event.headers:
@@ -279,7 +342,7 @@ class HttpConnection:
         for name, value in response.headers:
             lower = name.lower()
             if lower == "connection":  # the handler may ask to close; framing headers are ours
-                keep_alive = keep_alive and "close" not in _tokens(value)
+                keep_alive = keep_alive and "close" not in tokens(value)
             elif lower not in ("content-length", "transfer-encoding"):
                 headers.append((name.encode("latin-1"), value.encode("latin-1")))
         headers.extend(self.ctx.extra_headers)
@@ -312,9 +375,27 @@ class HttpConnection:
                     return
                 budget -= len(data)
 
+    def _encode_fast(self, response: Response, keep_alive: bool) -> tuple[bytes, bool]:
+        """A response to a fast-path request, and whether the connection stays open after it."""
+        encoded = encode_response(
+            response.status, response.body, response.headers, response.content_type, keep_alive,
+            self.ctx.extra_headers,
+        )
+        if encoded is None:
+            log.error("handler returned an invalid response", conn_id=self.conn_id, status=response.status)
+            return error_response(500), False
+        return encoded
+
     async def _send(self, data: bytes) -> bool:
+        # A response usually fits the socket's buffer: written at once, with no timeout to set up.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        sent = send_now(self.sock, data)
+        if sent is None:
+            return False
+        if sent == len(data):
+            return True
         with trio.move_on_after(self.ctx.config.send_timeout):
-            return await send_all(self.sock, data)
+            return await send_all(self.sock, data[sent:])
         log.info("http response write timed out", conn_id=self.conn_id)
         return False
 

@@ -4,8 +4,9 @@ Owns: ``HttpServer`` (bind, accept in batches, the connection cap, graceful ``sh
 ``open_http_server`` (run one in a nursery for tests and embedding). Knows nothing of HTTP parsing
 (``server.http.connection``) nor of the handler's protocol.
 
-Tasks: ``serve`` runs the accept loop in its own task and owns a nursery holding one task per connection
-and the WebSocket write coalescer's flusher (``server.http._coalesce``).
+Tasks: ``serve`` runs the accept loop in its own task and owns a nursery holding one task per connection,
+the WebSocket write coalescer's flusher (``server.http._coalesce``) and the keep-alive timer
+(``server.http._keepalive``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import trio
 
 from server.http._coalesce import WriteCoalescer
 from server.http._io import close_socket
+from server.http._keepalive import KeepAliveTimer
 from server.http.config import HttpConfig
 from server.http.connection import HttpConnection, ServerContext
 from server.http.types import Handler
@@ -93,10 +95,13 @@ class HttpServer:
         try:
             async with trio.open_nursery() as nursery:
                 coalescer = WriteCoalescer()
+                keepalive = KeepAliveTimer()
                 self._ctx = ServerContext(
-                    self.config, self._handler, nursery, closing=self._closing, coalescer=coalescer
+                    self.config, self._handler, nursery, closing=self._closing, coalescer=coalescer,
+                    keepalive=keepalive,
                 )
                 nursery.start_soon(coalescer.run)
+                nursery.start_soon(keepalive.run)
                 if self.config.server_header:
                     self._ctx.extra_headers.append((b"server", self.config.server_header.encode("latin-1")))
                 task_status.started(self.address)
