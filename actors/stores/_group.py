@@ -114,6 +114,16 @@ class GroupRunner(Generic[OpT]):
         """Run ``fn`` in a worker thread, never at the same time as a batch (same limiter)."""
         return await trio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=False)
 
+    async def run_exclusive(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` in a worker thread while no batch runs and none starts (writes wait meanwhile)."""
+        while self._running:
+            await self._batch_done.wait()
+        self._running = True
+        try:
+            return await trio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=False)
+        finally:
+            self._end_batch(None)
+
     async def drain(self) -> None:
         """Wait until nothing is pending or running (leading a batch itself if nobody else does)."""
         while self.busy:

@@ -50,6 +50,7 @@ import trio
 from actors.events import StoredEvent
 from actors.stores._group import GroupRunner
 from actors.stores._json import dumps
+from actors.stores._sqlite_errors import TRANSIENT, Busy, batch_error, is_locked, primary_code, write_error
 from actors.stores._sqlite_lock import StoreLock, StoreLocked, network_filesystem
 from actors.stores._sqlite_ops import (
     _Append,
@@ -74,22 +75,11 @@ from actors.stores._sqlite_schema import (
     connect_reader,
     connect_writer,
 )
-from actors.stores.base import EventIdConflict, SessionRecord, StoreError, StoreFull, StoreUnavailable
+from actors.stores.base import EventIdConflict, SessionRecord, StoreError
 
 __all__ = ["NotOurDatabase", "SchemaTooNew", "SqliteStore", "StoreLocked"]
 
 log = structlog.get_logger(__name__)
-
-# -------------------------------------------------------------------------------------------------- store
-
-
-def _batch_error(exc: BaseException | None) -> BaseException:
-    if exc is None:
-        return StoreError("internal error: a store batch left an operation unanswered")
-    return StoreError(f"store batch failed: {exc!r}")
-
-
-_SQLITE_FULL, _SQLITE_IOERR = 13, 10
 
 INLINE_MAX_OPS = 256  # a batch of more ops goes to the worker thread
 INLINE_MAX_BYTES = 256 * 1024  # so does one that writes more (a commit of 256 KiB takes ~1 ms)
@@ -97,18 +87,7 @@ INLINE_MAX_BYTES = 256 * 1024  # so does one that writes more (a commit of 256 K
 # fifth less checkpoint work per commit (a page rewritten between checkpoints is copied once).
 CHECKPOINT_EVERY = 250
 KNOWN_LAST_IDS = 65_536  # last ids remembered by the writer (one SELECT saved per session and batch)
-
-
-def _write_error(session_id: str, exc: BaseException) -> StoreError:
-    """A failed write as the store's error: a full disk or an I/O fault is transient (``StoreFull``,
-    ``StoreUnavailable``: nothing was written, retry later), anything else is the op's own fault."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    if primary == _SQLITE_FULL:
-        return StoreFull(f"session {session_id!r}: the disk is full: {exc}")
-    if primary == _SQLITE_IOERR:
-        return StoreUnavailable(f"session {session_id!r}: disk I/O error: {exc}")
-    return StoreError(f"session {session_id!r}: write failed: {exc}")
+BUSY_TIMEOUT_MS = 10_000  # how long a worker-thread batch waits for a lock another program holds
 
 
 class SqliteStore:
@@ -142,13 +121,13 @@ class SqliteStore:
         self._lock = StoreLock(self.path)
         self._state = "new"  # new -> open -> closed
         self._writes: GroupRunner[_WriteOp] = GroupRunner(
-            self._write_batch,
+            self._write_batch_in_thread if self.inline_commits else self._write_batch,
             max_pending=max_pending,
-            make_error=_batch_error,
+            make_error=batch_error,
             run_inline=self._write_inline if self.inline_commits else None,
         )
         self._reads: GroupRunner[_ReadOp] = GroupRunner(
-            self._read_batch, max_pending=max_pending, make_error=_batch_error
+            self._read_batch, max_pending=max_pending, make_error=batch_error
         )
 
     def __repr__(self) -> str:
@@ -171,6 +150,7 @@ class SqliteStore:
                 if not self.inline_commits:
                     return opened[0], opened[1], None
                 opened[0].execute("PRAGMA wal_autocheckpoint = 0")  # see the module docstring
+                opened[0].execute("PRAGMA busy_timeout = 0")  # never wait for a lock on the trio thread
                 opened.append(connect_checkpointer(self.path))
                 return opened[0], opened[1], opened[2]
             except BaseException:
@@ -337,8 +317,25 @@ class SqliteStore:
             total += size
         if total > INLINE_MAX_BYTES:
             return False
-        self._write_batch(ops)
+        try:
+            self._write_batch(ops, inline=True)
+        except Busy:  # another program holds the write lock: wait for it in a thread, not here
+            return False
+        except BaseException:  # (KeyboardInterrupt between COMMIT and the report): forget, look up again
+            self._known_last.clear()
+            raise
         return True
+
+    def _write_batch_in_thread(self, ops: Sequence[_WriteOp]) -> None:
+        """Worker thread, inline mode: the writer waits for locks here only (see ``BUSY_TIMEOUT_MS``)."""
+        conn = self._writer
+        if conn is not None:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        try:
+            self._write_batch(ops)
+        finally:
+            if conn is not None:
+                conn.execute("PRAGMA busy_timeout = 0")
 
     async def _checkpoint(self) -> None:
         """Copy the WAL into the database, in a thread (PASSIVE: waits for no reader, blocks no writer)."""
@@ -347,22 +344,26 @@ class SqliteStore:
             return
         done = self._checkpointing = trio.Event()
         try:
+            before = self.commits
             await trio.to_thread.run_sync(self._run_checkpoint, abandon_on_cancel=False)
+            if self.commits != before:  # frames committed meanwhile: copy them with writes held off (short)
+                await self._writes.run_exclusive(self._run_checkpoint)
         finally:
             self._checkpointing = None
             done.set()
 
-    def _run_checkpoint(self) -> None:
-        """Worker thread."""
+    def _run_checkpoint(self) -> bool:
+        """Worker thread. True if the whole WAL is in the database (the next write restarts the WAL)."""
         conn = self._checkpointer
         if conn is None:
-            return
+            return True
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            busy, log_frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:  # the WAL keeps the data; the next checkpoint tries again
             log.warning("sqlite checkpoint failed", path=str(self.path), error=repr(exc))
-            return
+            return True
         self.checkpoints += 1
+        return bool(busy == 0 and done == log_frames)
 
     async def _read(self, op: _ReadOp) -> Any:
         self._check_open()
@@ -371,23 +372,29 @@ class SqliteStore:
             raise op.error
         return op.result
 
-    def _write_batch(self, ops: Sequence[_WriteOp]) -> None:
-        """Worker thread: one transaction for ``ops``; falls back to one transaction per op on failure."""
+    def _write_batch(self, ops: Sequence[_WriteOp], *, inline: bool = False) -> None:
+        """One transaction for ``ops``; falls back to one transaction per op on failure, unless the failure
+        is nobody's own (locked, full, I/O error): then they all fail with it. ``inline``: on the trio thread,
+        where a locked database raises ``_Busy`` before anything ran."""
         conn = self._writer
         if conn is None:
             for op in ops:
                 op.fail(StoreError(f"{self!r} is closed"))
             return
         try:
-            outcomes = self._transaction(conn, ops)
+            outcomes = self._transaction(conn, ops, inline=inline)
         except (sqlite3.Error, StoreError, ValueError) as exc:
-            if len(ops) > 1:
+            if primary_code(exc) in TRANSIENT:
+                log.warning("write batch failed", ops=len(ops), error=repr(exc))
+                for op in ops:
+                    op.fail(write_error(op.session_id, exc))
+            elif len(ops) > 1:
                 log.warning("write batch failed, retrying its ops one by one", ops=len(ops), error=repr(exc))
                 for op in ops:
                     self._write_batch([op])
             else:
                 log.warning("write failed", session_id=ops[0].session_id, error=repr(exc))
-                ops[0].fail(_write_error(ops[0].session_id, exc))
+                ops[0].fail(write_error(ops[0].session_id, exc))
             return
         for op, (result, error) in zip(ops, outcomes, strict=True):
             if error is None:
@@ -396,10 +403,15 @@ class SqliteStore:
                 op.fail(error)
 
     def _transaction(
-        self, conn: sqlite3.Connection, ops: Sequence[_WriteOp]
+        self, conn: sqlite3.Connection, ops: Sequence[_WriteOp], *, inline: bool = False
     ) -> list[tuple[Any, BaseException | None]]:
         try:
             conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if inline and is_locked(exc):
+                raise Busy from exc
+            raise
+        try:
             batch = _Batch(conn, self._known_last)
             outcomes = [op.apply(batch) for op in ops]
             batch.flush()

@@ -32,9 +32,9 @@ def record_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original = SqliteStore._write_batch
 
-    def spy(self: SqliteStore, ops: Sequence[object]) -> None:
+    def spy(self: SqliteStore, ops: Sequence[object], **options: bool) -> None:
         seen.append(threading.current_thread().name)
-        original(self, ops)  # type: ignore[arg-type]
+        original(self, ops, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(SqliteStore, "_write_batch", spy)
     return seen
@@ -189,3 +189,71 @@ async def test_remembered_last_ids_follow_deletes_and_ignore_a_rolled_back_batch
         await store.append("s", [event(2)])  # the log still ends at 0
     await store.append("s", [event(1)])
     assert [e.id for e in await store.events_after("s", -1, 10)] == [0, 1]
+
+
+async def test_the_wal_stays_bounded_under_sustained_concurrent_writes(
+    open_sqlite: OpenSqlite, tmp_path: Path
+) -> None:
+    """Commits made while a PASSIVE checkpoint copies the WAL would keep the WAL from ever restarting (it
+    grew past 100 MB here): the frames committed meanwhile are copied with writes held off, briefly."""
+    store = await open_sqlite()
+    for t in range(8):
+        await store.create(f"s{t}", None)
+
+    async def writer(t: int) -> None:
+        for i in range(1500):
+            await store.append(f"s{t}", [event(i, "x" * 200)])
+
+    async with trio.open_nursery() as nursery:
+        for t in range(8):
+            nursery.start_soon(writer, t)
+    wal = (tmp_path / "sessions.db-wal").stat().st_size
+    db = (tmp_path / "sessions.db").stat().st_size
+    assert store.checkpoints > 0
+    assert wal < 2 * db + 8 * 1024 * 1024, (wal, db, store.stats())
+
+
+async def test_a_database_locked_by_another_program_does_not_stall_the_event_loop(
+    open_sqlite: OpenSqlite, tmp_path: Path
+) -> None:
+    """An inline commit never waits for a lock: it hands the batch to the worker thread, which waits."""
+    import time
+
+    store = await open_sqlite()
+    for t in range(3):
+        await store.create(f"s{t}", None)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_write_lock() -> None:  # an operator's sqlite3 shell, a backup tool
+        conn = sqlite3.connect(tmp_path / "sessions.db", isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(10)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold_write_lock)
+    holder.start()
+    locked.wait(10)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await trio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        async with trio.open_nursery() as writers:
+            for t in range(3):
+                writers.start_soon(store.append, f"s{t}", [event(0)])
+            await trio.sleep(1.0)  # the writers wait for the lock in the worker thread meanwhile
+            release.set()
+        nursery.cancel_scope.cancel()
+    holder.join()
+    assert max(gaps) < 0.5, f"the event loop stood still for {max(gaps):.2f} s"
+    for t in range(3):  # and the appends went through once the lock was free
+        assert [e.id for e in await store.events_after(f"s{t}", -1, 10)] == [0]
