@@ -330,6 +330,11 @@ class SocketProtocol:
 
     # -- heartbeat ---------------------------------------------------------------------------------------
 
+    @property
+    def awaiting_pong(self) -> bool:
+        """A ping went out and its pong has not come yet (server role)."""
+        return self._awaiting_pong
+
     def next_deadline(self) -> float:
         """When ``on_timer`` must run next (heartbeat, or the end of CLOSING's linger)."""
         if self.phase is Phase.CLOSING:

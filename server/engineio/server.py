@@ -210,7 +210,8 @@ class EngineServer:
             self._wake.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The polling timers and the deferred ``engine_disconnect`` calls. Runs until cancelled."""
+        """Every socket's heartbeat timer (polling and websocket) and the deferred ``engine_disconnect``
+        calls. Runs until cancelled; without it no socket is ever pinged."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.timers.run)
             task_status.started()

@@ -20,6 +20,7 @@ socket is on a websocket, in the POST request that carried the close or the bad 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import structlog
@@ -70,6 +71,8 @@ class EngineSocket:
         "__weakref__",
         "_connected",
         "_drained",
+        "_grace_until",
+        "_handling",
         "_host",
         "_notify",
         "_poll_wake",
@@ -94,6 +97,8 @@ class EngineSocket:
         self._poll_wake: trio.Event | None = None  # set when the pending GET can be answered
         self._drained: trio.Event | None = None  # polling wait_writable() waiters
         self._reader_scope: trio.CancelScope | None = None  # set while a websocket receive() waits
+        self._handling = False  # the websocket reader is inside engine_message (its pongs wait unread)
+        self._grace_until = -math.inf  # no heartbeat verdict before this (see _on_timer)
         self._timer: Timer | None = None  # the heartbeat in the server's timer queue
         self._connected = False  # engine_connect returned
         self._notify = _NOTIFY_NONE  # engine_disconnect: not yet / queued in the server / called
@@ -299,7 +304,11 @@ class EngineSocket:
                     data = proto.receive(packet, trio.current_time())
                     self._sync()
                     if data is not None:
-                        await app.engine_message(self, data)
+                        self._handling = True
+                        try:
+                            await app.engine_message(self, data)
+                        finally:
+                            self._handling = False
         except WebSocketClosed:
             proto.abort(TRANSPORT_CLOSE)
         finally:
@@ -392,7 +401,7 @@ class EngineSocket:
 
     def _schedule(self) -> None:
         """Make the timer queue hold the socket's next deadline (heartbeat, or a polling close linger)."""
-        deadline = self._proto.next_deadline()
+        deadline = max(self._proto.next_deadline(), self._grace_until)
         timer = self._timer
         if timer is not None:
             if timer.deadline == deadline:
@@ -411,7 +420,14 @@ class EngineSocket:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._proto.on_timer(trio.current_time())
+        now = trio.current_time()
+        if self._handling and self._ws is not None and self._proto.awaiting_pong:
+            # The pong is overdue but the reader is busy with a message, so it may be waiting unread: no
+            # verdict now. Once it reads again, the answer counts if it comes within half the ping timeout.
+            self._grace_until = now + self._host.config.ping_timeout / 2
+            self._schedule()
+            return
+        self._proto.on_timer(now)
         self._sync()
 
     def _flush_ws(self, ws: WebSocket) -> None:
