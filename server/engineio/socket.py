@@ -2,12 +2,12 @@
 
 Owns: ``EngineSocket``, the thin trio glue around one ``SocketProtocol``, and every piece of state that
 glue needs: it moves the outbox to the websocket or wakes the pending GET, closes transports when the
-protocol says so, keeps its polling heartbeat in the server's ``TimerQueue``, and calls
+protocol says so, keeps its heartbeat (``heartbeat.Heartbeat``, in the server's ``TimerQueue``), and calls
 ``engine_disconnect`` exactly once. The transports are its methods, so nothing outside touches its state:
 answering a polling GET (wait until something is queued, then flush it all as one payload) and POST
 (decode the payload, hand each message to the application in order), the websocket reader loop (one packet
-per message; the heartbeat deadline is a cancel scope around ``receive()``, so a websocket costs no task
-beyond the HTTP connection's own) and the upgrade probe loop. Knows nothing of HTTP routing, CORS or sid
+per message, no cancel scope per message; a websocket costs no task beyond the HTTP connection's own) and
+the upgrade probe loop. Knows nothing of HTTP routing, CORS or sid
 allocation (``server.py``, through ``interfaces.SocketHost``), nothing of Socket.IO; the protocol
 decisions are ``protocol.py``'s.
 
@@ -20,13 +20,11 @@ socket is on a websocket, in the POST request that carried the close or the bad 
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import structlog
 import trio
 
-from actors.timers import Timer
 from server.engineio._state import Phase, PhaseError, is_polling
 from server.engineio.codec import (
     PROBE_PONG,
@@ -36,6 +34,7 @@ from server.engineio.codec import (
     decode_payload,
     encode_message,
 )
+from server.engineio.heartbeat import Heartbeat
 from server.engineio.interfaces import SocketHost
 from server.engineio.protocol import (
     SERVER_DISCONNECT,
@@ -71,15 +70,13 @@ class EngineSocket:
         "__weakref__",
         "_connected",
         "_drained",
-        "_grace_until",
-        "_handling",
+        "_heartbeat",
         "_host",
         "_notify",
         "_poll_wake",
         "_probe_ws",
         "_proto",
         "_reader_scope",
-        "_timer",
         "_ws",
         "request",
         "sid",
@@ -97,9 +94,7 @@ class EngineSocket:
         self._poll_wake: trio.Event | None = None  # set when the pending GET can be answered
         self._drained: trio.Event | None = None  # polling wait_writable() waiters
         self._reader_scope: trio.CancelScope | None = None  # set while a websocket receive() waits
-        self._handling = False  # the websocket reader is inside engine_message (its pongs wait unread)
-        self._grace_until = -math.inf  # no heartbeat verdict before this (see _on_timer)
-        self._timer: Timer | None = None  # the heartbeat in the server's timer queue
+        self._heartbeat = Heartbeat(proto, host.timers, host.config.ping_timeout, self._sync)
         self._connected = False  # engine_connect returned
         self._notify = _NOTIFY_NONE  # engine_disconnect: not yet / queued in the server / called
 
@@ -273,14 +268,14 @@ class EngineSocket:
 
     async def _read_websocket(self, ws: WebSocket) -> None:
         """The reader loop of a socket whose transport is ``ws``; returns once the socket is closed, after
-        ``engine_disconnect``. The heartbeat is the socket's timer in the server's timer queue (as for
-        polling), so a message costs no cancel scope of its own: one scope lives as long as the loop and is
-        exposed as ``_reader_scope`` only while ``receive()`` waits, so closing the socket cancels a wait,
-        never the handling of a message."""
+        ``engine_disconnect``. One cancel scope lives as long as the loop and is exposed as
+        ``_reader_scope`` only while ``receive()`` waits: closing the socket cancels a wait, never the
+        handling of a message."""
         proto = self._proto
         app = self._host.app
         limit = self._host.config.max_payload
-        self._schedule()
+        heartbeat = self._heartbeat
+        heartbeat.schedule()
         try:
             with trio.CancelScope() as scope:
                 while proto.open:
@@ -304,11 +299,11 @@ class EngineSocket:
                     data = proto.receive(packet, trio.current_time())
                     self._sync()
                     if data is not None:
-                        self._handling = True
+                        heartbeat.busy = True  # (its pongs wait unread meanwhile: see Heartbeat)
                         try:
                             await app.engine_message(self, data)
                         finally:
-                            self._handling = False
+                            heartbeat.busy = False
         except WebSocketClosed:
             proto.abort(TRANSPORT_CLOSE)
         finally:
@@ -388,7 +383,7 @@ class EngineSocket:
         if proto.phase is Phase.CLOSED:
             self._closed()
         elif ws is not None or is_polling(proto.phase):
-            self._schedule()
+            self._heartbeat.schedule()
         if not proto.open:
             if self._probe_ws is not None:  # no upgrade for a closing socket
                 self._probe_ws.close()
@@ -399,36 +394,10 @@ class EngineSocket:
                 self._notify = _NOTIFY_QUEUED
                 self._host.defer_disconnect(self)
 
-    def _schedule(self) -> None:
-        """Make the timer queue hold the socket's next deadline (heartbeat, or a polling close linger)."""
-        deadline = max(self._proto.next_deadline(), self._grace_until)
-        timer = self._timer
-        if timer is not None:
-            if timer.deadline == deadline:
-                return
-            self._host.timers.cancel(timer)
-            self._timer = None
-        if deadline != float("inf"):
-            self._timer = self._host.timers.call_at(deadline, self._on_timer)
-
     def catch_up(self) -> None:
         """Run a polling deadline that passed before its timer fired: the request sees its outcome."""
-        if self._ws is None and trio.current_time() >= self._proto.next_deadline():
-            if self._timer is not None:
-                self._host.timers.cancel(self._timer)
-            self._on_timer()
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        now = trio.current_time()
-        if self._handling and self._ws is not None and self._proto.awaiting_pong:
-            # The pong is overdue but the reader is busy with a message, so it may be waiting unread: no
-            # verdict now. Once it reads again, the answer counts if it comes within half the ping timeout.
-            self._grace_until = now + self._host.config.ping_timeout / 2
-            self._schedule()
-            return
-        self._proto.on_timer(now)
-        self._sync()
+        if self._ws is None:
+            self._heartbeat.run_if_due()
 
     def _flush_ws(self, ws: WebSocket) -> None:
         for packet in self._proto.take_outbox():
@@ -440,10 +409,7 @@ class EngineSocket:
 
     def _closed(self) -> None:
         self._host.forget(self)
-        timer = self._timer
-        if timer is not None:
-            self._host.timers.cancel(timer)
-            self._timer = None
+        self._heartbeat.cancel()
         ws = self._ws
         if ws is not None:
             ws.close()
