@@ -55,9 +55,9 @@ class _Batch:
 
     __slots__ = ("conn", "known", "last", "last_updates", "rows", "snapshots")
 
-    def __init__(self, conn: sqlite3.Connection, known: dict[str, int | None] | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, known: dict[str, int | None]) -> None:
         self.conn = conn
-        self.known = known if known is not None else {}
+        self.known = known
         self.last: dict[str, int | None] = {}  # None: the session does not exist (at this point of the batch)
         self.rows: list[tuple[str, int, str]] = []
         self.last_updates: dict[str, int] = {}

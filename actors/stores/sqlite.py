@@ -15,11 +15,15 @@ every batch with ``synchronous="full"``, runs in a worker thread (``trio.to_thre
 ``CapacityLimiter(1)``). Checkpoints (which fsync and copy the WAL into the database: milliseconds) then
 never run inside a commit: the writer's ``wal_autocheckpoint`` is off, and every ``CHECKPOINT_EVERY``
 commits the writer whose commit crossed the mark runs a PASSIVE checkpoint on a connection of its own in a
-worker thread while the other writes go on (a PASSIVE checkpoint takes no write lock).
+worker thread while the other writes go on (a PASSIVE checkpoint takes no write lock), then a short second
+pass with writes held off for the frames committed meanwhile, so the WAL restarts. An inline commit never
+waits for a lock another program holds (``busy_timeout`` 0): the batch goes to the worker thread, which
+waits up to ``BUSY_TIMEOUT_MS``.
 
 Each op is validated inside the batch (an append must continue its session's log, in batch order), so a
-bad op fails alone and never the others; if SQLite itself fails a batch, it is
-rolled back and its ops retried one transaction each, so only the op at fault reports the error. Reads
+bad op fails alone and never the others; if SQLite itself fails a batch, it is rolled back and its ops
+retried one transaction each, so only the op at fault reports the error, unless the failure is nobody's
+own (locked, disk full, I/O error: ``_sqlite_errors.TRANSIENT``), which fails them all at once. Reads
 (load, events_after, list_sessions, count_sessions) use a separate read-only connection: WAL lets them run
 while a commit is in progress, and they are batched the same way (one thread hop, one read transaction).
 ``load_with_events`` (beyond the protocol, see ``rehydrate``) reads a record and its missed events in one
@@ -299,7 +303,11 @@ class SqliteStore:
     async def _write(self, op: _WriteOp) -> Any:
         self._check_open()
         await self._writes.submit(op)
-        if self._checkpointing is None and self.commits - self._checkpointed_at >= CHECKPOINT_EVERY:
+        if (
+            self._checkpointer is not None  # (thread commits: SQLite's autocheckpoint does it in a commit)
+            and self._checkpointing is None
+            and self.commits - self._checkpointed_at >= CHECKPOINT_EVERY
+        ):
             await self._checkpoint()
         if op.error is not None:
             raise op.error
@@ -340,8 +348,6 @@ class SqliteStore:
     async def _checkpoint(self) -> None:
         """Copy the WAL into the database, in a thread (PASSIVE: waits for no reader, blocks no writer)."""
         self._checkpointed_at = self.commits
-        if self._checkpointer is None:  # thread commits: SQLite's autocheckpoint does it inside a commit
-            return
         done = self._checkpointing = trio.Event()
         try:
             before = self.commits
@@ -352,18 +358,17 @@ class SqliteStore:
             self._checkpointing = None
             done.set()
 
-    def _run_checkpoint(self) -> bool:
-        """Worker thread. True if the whole WAL is in the database (the next write restarts the WAL)."""
+    def _run_checkpoint(self) -> None:
+        """Worker thread. (Its result's frame counts say nothing of frames committed during it.)"""
         conn = self._checkpointer
         if conn is None:
-            return True
+            return
         try:
-            busy, log_frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:  # the WAL keeps the data; the next checkpoint tries again
             log.warning("sqlite checkpoint failed", path=str(self.path), error=repr(exc))
-            return True
+            return
         self.checkpoints += 1
-        return bool(busy == 0 and done == log_frames)
 
     async def _read(self, op: _ReadOp) -> Any:
         self._check_open()
