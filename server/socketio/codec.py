@@ -122,14 +122,19 @@ def encode_event(
 _EVENT_HEADS: dict[tuple[str, str], str] = {}  # (namespace, event name) -> the text before the argument
 
 
+def _event_head(namespace: str, event: str | int) -> str:
+    return ("2" if namespace == "/" else "2" + namespace + ",") + "[" + _json_encode(event) + ","
+
+
 def encode_event_json(namespace: str, event: str | int, json_text: str) -> list[EngineMessage]:
     """EVENT with one argument already encoded as JSON text (text serializer only, never binary)."""
-    cacheable = type(event) is str  # (not an int: True == 1 as a key, but not as JSON)
-    head = _EVENT_HEADS.get((namespace, event)) if cacheable else None  # type: ignore[arg-type]
+    if type(event) is not str:  # (an int: True == 1 as a key, but not as JSON)
+        return [_event_head(namespace, event) + json_text + "]"]
+    head = _EVENT_HEADS.get((namespace, event))
     if head is None:
-        head = ("2" if namespace == "/" else "2" + namespace + ",") + "[" + _json_encode(event) + ","
-        if cacheable and len(_EVENT_HEADS) < 256:  # the server's own few names; bounded whatever it emits
-            _EVENT_HEADS[(namespace, event)] = head  # type: ignore[index]
+        head = _event_head(namespace, event)
+        if len(_EVENT_HEADS) < 256:  # the server's own few names; bounded whatever it emits
+            _EVENT_HEADS[(namespace, event)] = head
     return [head + json_text + "]"]
 
 
