@@ -64,6 +64,8 @@ class ActorHost(Protocol):
 
     def finalize(self, actor: SessionActor, leftovers: list[Message], *, normal_exit: bool) -> None: ...
 
+    async def announce_closed(self, session_id: str, status: OutboundEvent) -> None: ...
+
 
 class SessionActor(ActionPath):
     __slots__ = (
@@ -394,11 +396,11 @@ class SessionActor(ActionPath):
         """Operator, shutdown or per-user cap: close connections, finish turns, persist, end."""
         self.fire(Trigger.PASSIVATE)
         status = msg.status or STOPPED
-        self.close_connections(
-            OutboundEvent.status(status, f"session closed: {msg.reason}",
-                                 type_="info" if status == STOPPED else "error"),
-            msg.reason,
-        )
+        event = OutboundEvent.status(status, f"session closed: {msg.reason}",
+                                     type_="info" if status == STOPPED else "error")
+        self.close_connections(event, msg.reason)
+        if msg.reason != "shutdown":  # a shutdown hands the session over: other nodes' connections stay
+            await self.host.announce_closed(self.session_id, event)
         await self._checkpoint("passivate:begin")
         while self._turn_done is not None:
             await self._turn_done.wait()

@@ -6,7 +6,9 @@ the coldest IDLE session is evicted, never one with a connection; FAILED ones go
 new session is refused with ``TooManySessions``) and the per-user cap (``max_sessions_per_user``: the user's
 least recently active other session is passivated with AGENT_ERROR$TOO_MANY_CONVERSATIONS). In cluster mode
 ``user_caps`` (``actors.cluster.users``) counts the user's sessions on every node instead, and calls
-``evict_for_user`` for the victims that live here.
+``evict_for_user`` for the victims that live here; and ``idle_guard`` (``actors.cluster.watchers``) is asked
+when an idle deadline passes, since other nodes may serve connections of the session: it answers with
+``passivate_idle`` or ``rearm_idle``.
 
 Evicting is only ever telling an actor ``Passivate`` (or dropping a FAILED one) through its host; knows
 nothing of stores, placement, restarts or transports.
@@ -50,8 +52,18 @@ class UserCaps(Protocol):
     def loaded(self, actor: SessionActor, cap: int) -> None: ...
 
 
+class IdleGuard(Protocol):
+    """Decides, when its idle deadline passes, whether a session may be passivated (cluster mode: no
+    other node serves its connections); answers with ``Eviction.passivate_idle`` or ``rearm_idle``."""
+
+    def idle_expired(self, actor: SessionActor) -> None: ...
+
+
 class Eviction:
-    __slots__ = ("_config", "_host", "_on_expired", "_pending", "_registry", "_rng", "timers", "user_caps")
+    __slots__ = (
+        "_config", "_host", "_on_expired", "_pending", "_registry", "_rng", "idle_guard", "timers",
+        "user_caps",
+    )
 
     def __init__(
         self,
@@ -69,6 +81,7 @@ class Eviction:
         self._pending = 0  # capacity evictions chosen whose actor has not left IDLE yet
         self._on_expired = self._expired  # one bound method for every idle timer
         self.user_caps: UserCaps | None = None
+        self.idle_guard: IdleGuard | None = None
 
     # ---- the idle clock ------------------------------------------------------------------------------
 
@@ -108,7 +121,25 @@ class Eviction:
     def _expired(self, actor: SessionActor) -> None:
         actor.idle_timer = None
         if actor.state is S.IDLE and self._registry.get(actor.session_id) is actor:
+            if self.idle_guard is not None:
+                self.idle_guard.idle_expired(actor)
+            else:
+                self._host.tell(actor, Passivate("idle"), force=True)
+
+    def _still_expired(self, actor: SessionActor) -> bool:
+        # Still IDLE since its deadline passed: had it left IDLE and come back, a new deadline would be set.
+        return (actor.idle_timer is None and actor.state is S.IDLE
+                and self._registry.get(actor.session_id) is actor)
+
+    def passivate_idle(self, actor: SessionActor) -> None:
+        """The guard's answer: passivate ``actor`` as its deadline asked (unless it has moved on since)."""
+        if self._still_expired(actor):
             self._host.tell(actor, Passivate("idle"), force=True)
+
+    def rearm_idle(self, actor: SessionActor, delay: float) -> None:
+        """The guard's answer: look again in ``delay`` seconds (unless it has moved on since)."""
+        if self._still_expired(actor):
+            actor.idle_timer = self.timers.call_at_with(trio.current_time() + delay, self._on_expired, actor)
 
     # ---- caps ----------------------------------------------------------------------------------------
 

@@ -61,13 +61,17 @@ class Leases:
 
         With expiring leases (``lease_ttl`` on the placement), a lease held elsewhere is polled for every
         ``TAKEOVER_POLL`` seconds until it could have expired (TTL plus one poll): the holder may be a
-        crashed process (this node before a restart, or a dead node) whose lease nobody will release."""
+        crashed process (this node before a restart, or a dead node) whose lease nobody will release;
+        unless the placement says the holder is another node that is alive (``held_by_live_node``)."""
         local = self._local
         if local is not None:
             holder.lease = local.acquire_nowait(holder.session_id)
             return True
         lease = await self.placement.acquire(holder.session_id)
         ttl = getattr(self.placement, "lease_ttl", None)
+        alive = getattr(self.placement, "held_by_live_node", None)
+        if lease is None and alive is not None and await alive(holder.session_id):
+            return False  # another node that is alive holds it: its lease will not lapse by itself
         if lease is None and isinstance(ttl, int | float):
             deadline = trio.current_time() + ttl + TAKEOVER_POLL
             expires_at = getattr(self.placement, "expires_at", None)

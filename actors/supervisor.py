@@ -75,6 +75,10 @@ class RemoteSessions(Protocol):
         """Keep serving these connections from the shared log (their incarnation stood down)."""
         ...
 
+    async def announce_closed(self, session_id: str, status: OutboundEvent) -> None:
+        """The session's connections here were closed with ``status``: close those on other nodes too."""
+        ...
+
 
 class Supervisor(Incarnations):
     def __init__(
@@ -167,7 +171,8 @@ class Supervisor(Incarnations):
         if there is none, or it ends first). For messages about state that lives and dies with an
         incarnation, such as the Leave of a connection it holds."""
         remote = self.remote
-        if remote is not None and self.registry.get(session_id) is None and (
+        # A Leave may be of a connection fed from the shared log even while the session is hosted here.
+        if remote is not None and (self.registry.get(session_id) is None or isinstance(msg, Leave)) and (
             await remote.deliver(session_id, msg, user_id=user_id)
         ):
             return  # another node owns the session: served from the shared log, routed to its owner
@@ -283,6 +288,12 @@ class Supervisor(Incarnations):
                 await actor.wait_changed()
         await trio.lowlevel.checkpoint()
         return True
+
+    async def announce_closed(self, session_id: str, status: OutboundEvent) -> None:
+        """``ActorHost``: a session closed its connections with ``status`` before passivating; in cluster
+        mode other nodes' connections to it are closed with the same status."""
+        if self.remote is not None:
+            await self.remote.announce_closed(session_id, status)
 
     # ---- counters ----------------------------------------------------------------------------------
 

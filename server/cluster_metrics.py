@@ -26,6 +26,7 @@ _COUNTERS = {
     "fenced_refusals": "Writes refused by the fence (this node had lost the lease).",
     "idle_polls": "Batched idle polls: one XREAD per interval for up to 1000 of the node's idle Streams.",
     "user_cap_requests": "Passivations this node asked another node for (a user over their cap).",
+    "kept_awake": "Idle deadlines of sessions held here deferred: another node served their connections.",
 }
 
 

@@ -3,7 +3,16 @@ log tails. Built on ``actors.stores.redis.RedisStore``'s client; knows nothing o
 """
 
 from actors.cluster.doorbells import Doorbells
-from actors.cluster.inbox import InboxEntry, InboxFull, RouteResult, parse_ring, read_inbox, route
+from actors.cluster.inbox import (
+    InboxEntry,
+    InboxFull,
+    Ring,
+    RouteResult,
+    parse_ring,
+    read_inbox,
+    request,
+    route,
+)
 from actors.cluster.placement import LeaseState, RedisPlacement, default_node_id
 from actors.cluster.tail import LogTail, open_tail, parse_doorbell
 
@@ -14,11 +23,13 @@ __all__ = [
     "LeaseState",
     "LogTail",
     "RedisPlacement",
+    "Ring",
     "RouteResult",
     "default_node_id",
     "open_tail",
     "parse_doorbell",
     "parse_ring",
     "read_inbox",
+    "request",
     "route",
 ]

@@ -1,15 +1,15 @@
 """Routing actions to a session's owner: the per-session inbox Stream and the owner node's doorbell.
 
-Owns: ``route``, ``request``, ``read_inbox``, ``RouteResult``, ``InboxEntry``, ``InboxFull`` and
-``parse_ring``. The inbox is durable: an action routed while no node owns the session (or while its owner
-is dying) waits in the Stream for whoever acquires the lease next, which resumes after
+Owns: ``route``, ``request``, ``read_inbox``, ``RouteResult``, ``InboxEntry``, ``InboxFull``, ``Ring``,
+``parse_ring`` and ``inbox_order``. The inbox is durable: an action routed while no node owns the session (or
+while its owner is dying) waits in the Stream for whoever acquires the lease next, which resumes after
 ``RedisStore.inbox_position`` (the last action the log answers; appended atomically with the events, so
 processing is exactly-once across failover). Knows nothing of actors or acks (the sending node matches the
 answering event's inbox id).
 
-The same transport carries requests to the owner node itself (``request``: field ``c`` instead of ``a``,
-e.g. "passivate this session, under lease fence N"): no event answers them, so a new owner may read them
-again after a failover; they name the lease they are meant for, and any other lease ignores them.
+The same transport carries requests to the owner node itself (``request``: field ``c`` instead of ``a``, e.g.
+"passivate this session, under lease fence N"): no event answers them, so a new owner may read them again
+after a failover; they name the lease they are meant for, and any other lease ignores them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from actors.stores._redis_keys import SessionKeys, node_ring
 from actors.stores.base import StoreError
 from actors.stores.redis import RedisStore
 
-__all__ = ["InboxEntry", "InboxFull", "RouteResult", "parse_ring", "read_inbox", "request", "route"]
+__all__ = [
+    "InboxEntry", "InboxFull", "Ring", "RouteResult", "inbox_order", "parse_ring", "read_inbox", "request",
+    "route",
+]
 
 MAX_INBOX = 10_000  # routed actions waiting per session; beyond it ``route`` refuses (bounded queue)
 
@@ -44,10 +47,28 @@ class InboxEntry:
     request: str | None = None  # a request to the owner node (``request``), not an action
 
 
-def parse_ring(data: bytes) -> tuple[str, str]:
-    """A node doorbell ``"<inbox id> <session id>"`` -> (inbox id, session id)."""
-    inbox_id, _, session_id = data.decode().partition(" ")
-    return inbox_id, session_id
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """A node doorbell: the routed entry itself and the inbox id it follows (``0-0``: the first)."""
+
+    session_id: str
+    entry: InboxEntry
+    prev_id: str
+
+
+def parse_ring(data: bytes) -> Ring:
+    """``"<inbox id> <previous id> <field> <session id>\\n<text>"`` (what ``ss_route`` publishes)."""
+    header, _, text = data.partition(b"\n")
+    inbox_id, prev_id, field, session_id = header.decode().split(" ", 3)
+    body = text.decode()
+    entry = InboxEntry(inbox_id, body) if field == "a" else InboxEntry(inbox_id, "", body)
+    return Ring(session_id, entry, prev_id)
+
+
+def inbox_order(inbox_id: str) -> tuple[int, int]:
+    """A Stream id as a sortable pair: ``"12-3"`` -> (12, 3)."""
+    ms, _, seq = inbox_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 async def route(

@@ -1,13 +1,15 @@
 """The owner's side of routing: actions other nodes put in the inbox of a session this node hosts.
 
-Owns: ``InboxReader``. For every session whose lease this node holds, it reads the inbox after the last
-action it handed over (starting, for each new lease, from ``RedisStore.inbox_position``: the last routed
-action the log answers, so a new owner after a failover resumes exactly there) and gives each one to the
-session's actor as an ``Act`` carrying its ``inbox_id``; the actor appends the event with it. It wakes on
-the node's doorbell (``node:{nid}:ring``); lost doorbells (Redis restarts) are covered by the node's
-batched idle polls (``IdlePolls``: one call per interval for every inbox of the node, reading only the
-inboxes that moved). The act's reply reports the event id (or the error) to ``Answers``, for a sender on
-this node. One task reads, in order, so an action is never handed over twice by one incarnation. Requests
+Owns: ``InboxReader``. For every session whose lease this node holds, it reads the inbox after the last action
+it handed over (starting, for each new lease, from ``RedisStore.inbox_position``: the last routed action the
+log answers, so a new owner after a failover resumes exactly there) and gives each one to the session's actor
+as an ``Act`` carrying its ``inbox_id``; the actor appends the event with it. It wakes on the node's doorbell
+(``node:{nid}:ring``), which carries the routed entry and the inbox id before it: when that is the entry last
+handed over, the entry is handed over as it came, without reading the Stream (one Redis round trip less per
+routed action); otherwise (a gap, a new lease) the inbox is read. Lost doorbells (Redis restarts) are covered
+by the node's batched idle polls (``IdlePolls``: one call per interval for every inbox of the node, reading
+only the inboxes that moved). The act's reply reports the event id (or the error) to ``Answers``, for a sender
+on this node. One task reads, in order, so an action is never handed over twice by one incarnation. Requests
 to the owner itself (``actors.cluster.inbox.request``) go to ``on_request`` if they name the lease held.
 
 Knows nothing of connections or transports.
@@ -25,7 +27,7 @@ import trio
 
 from actors.cluster.answers import Answers
 from actors.cluster.context import ClusterContext
-from actors.cluster.inbox import parse_ring, read_inbox
+from actors.cluster.inbox import InboxEntry, Ring, inbox_order, parse_ring, read_inbox
 from actors.cluster.polling import Watched
 from actors.errors import ActorError
 from actors.messages import Act, ActResult
@@ -79,7 +81,9 @@ class InboxReader:
         self.on_request = on_request
         self.positions: dict[str, tuple[int, str]] = {}  # session id -> (lease fence, last handed over)
         self.handed_over = 0
-        self._wake_send, self._wake_receive = trio.open_memory_channel[str](4096)
+        self.taken_from_ring = 0  # of those, taken as their ring carried them (no inbox read)
+        # Session ids to read (a kick), or rings to take as they came; one task handles both, in order.
+        self._wake_send, self._wake_receive = trio.open_memory_channel[str | Ring](4096)
         self._pending: set[str] = set()
         ctx.polls.add_source(self._idle_inboxes)
 
@@ -99,8 +103,14 @@ class InboxReader:
             for session_id in list(self.placement.states):
                 self.kick(session_id)  # held before this started: read their inboxes now
             task_status.started()
-            async for session_id in self._wake_receive:
-                self._pending.discard(session_id)
+            async for wake in self._wake_receive:
+                if isinstance(wake, Ring):
+                    session_id = wake.session_id
+                    if await self._take(wake) is not False:
+                        continue
+                else:
+                    session_id = wake
+                    self._pending.discard(session_id)
                 try:
                     await self._pull(session_id)
                 except (StoreError, ActorError) as exc:
@@ -115,13 +125,43 @@ class InboxReader:
                         started = True
                         task_status.started()
                     async for data in bell:
-                        self.kick(parse_ring(data)[1])
+                        if not data:
+                            continue  # a nudge: rings name their session, this names none
+                        try:
+                            ring = parse_ring(data)
+                        except ValueError:
+                            log.warning("cluster.ring_malformed", data=data[:80])
+                            continue
+                        self._ring(ring)
             except StoreError as exc:
                 log.warning("cluster.ring_failed", error=str(exc))
                 if not started:
                     started = True
                     task_status.started()
                 await trio.sleep(self.ctx.polls.interval)
+
+    def _ring(self, ring: Ring) -> None:
+        try:
+            self._wake_send.send_nowait(ring)
+        except trio.WouldBlock:
+            self.kick(ring.session_id)  # full: the inbox is read (now or at the next idle poll)
+
+    async def _take(self, ring: Ring) -> bool | None:
+        """Hand over a ring's entry if it follows what was handed over under the current lease (True);
+        None if there is nothing to do (not ours, or already handed over); False: read the inbox."""
+        state = self.placement.states.get(ring.session_id)
+        if state is None:
+            return None
+        known = self.positions.get(ring.session_id)
+        if known is None or known[0] != state.lease.fence:
+            return False
+        if known[1] == ring.prev_id:
+            self.taken_from_ring += 1
+            await self._deliver(ring.session_id, state.lease.fence, ring.entry)
+            return True
+        if inbox_order(ring.entry.inbox_id) <= inbox_order(known[1]):
+            return None
+        return False
 
     def _idle_inboxes(self) -> Iterator[Watched]:
         """For the node's idle polls: the inbox of every session held here, after what was handed over
@@ -155,23 +195,27 @@ class InboxReader:
             if not entries:
                 break
             for entry in entries:
-                if entry.request is not None:
-                    after = entry.inbox_id
-                    self._moved(session_id, fence, after)
-                    self._obey(session_id, fence, entry.request)
-                    continue
-                action: Any = json.loads(entry.action)
-                act = Act(None, action, _Relay(self.answers, session_id, entry.inbox_id), None,
-                          action_json=entry.action, inbox_id=entry.inbox_id, inbox_fence=fence)
-                try:
-                    await self.host.deliver(session_id, act, create=False)
-                except ActorError as exc:
-                    self.answers.resolve(session_id, entry.inbox_id, exc)
+                await self._deliver(session_id, fence, entry)
                 after = entry.inbox_id
-                self._moved(session_id, fence, after)
-                self.handed_over += 1
             if len(entries) < 512:
                 break
+
+    async def _deliver(self, session_id: str, fence: int, entry: InboxEntry) -> None:
+        """Give one inbox entry to the session's actor (or, a request, to ``on_request``); then it counts
+        as handed over under ``fence``."""
+        if entry.request is not None:
+            self._moved(session_id, fence, entry.inbox_id)
+            self._obey(session_id, fence, entry.request)
+            return
+        action: Any = json.loads(entry.action)
+        act = Act(None, action, _Relay(self.answers, session_id, entry.inbox_id), None,
+                  action_json=entry.action, inbox_id=entry.inbox_id, inbox_fence=fence)
+        try:
+            await self.host.deliver(session_id, act, create=False)
+        except ActorError as exc:
+            self.answers.resolve(session_id, entry.inbox_id, exc)
+        self._moved(session_id, fence, entry.inbox_id)
+        self.handed_over += 1
 
     def _moved(self, session_id: str, fence: int, after: str) -> None:
         self.positions.pop(session_id, None)  # re-inserted last: the bound drops the oldest

@@ -1,11 +1,11 @@
 """One node's cluster wiring: the placement a store calls for, and the node's cluster tasks.
 
 Owns: ``cluster_placement`` and ``ClusterNode``. ``cluster_placement``: given the node's store, the
-``RedisPlacement`` a ``RedisStore`` needs (and that store then refuses unfenced appends, so nothing can
-write past the lease), or None for a single-node store (the supervisor uses ``LocalPlacement``).
-``ClusterNode``: doorbells, the batched idle polls, the inbox reader, the service of sessions other nodes
-own and the cluster-wide per-user caps. Knows nothing of ``server`` or of configuration files: the caller
-passes the node id and the lease TTL.
+``RedisPlacement`` a ``RedisStore`` needs (and that store then refuses unfenced appends, so nothing can write
+past the lease), or None for a single-node store (the supervisor uses ``LocalPlacement``). ``ClusterNode``:
+doorbells, the batched idle polls, the inbox reader, the service of sessions other nodes own, their watchers
+(connections on other nodes keep a session awake) and the cluster-wide per-user caps. Knows nothing of
+``server`` or of configuration files: the caller passes the node id and the lease TTL.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from actors.cluster.placement import RedisPlacement
 from actors.cluster.polling import IdlePolls
 from actors.cluster.remote import RemoteSessions
 from actors.cluster.users import UserCaps
+from actors.cluster.watchers import Watchers
 from actors.stores.base import Store, StoreError
 from actors.stores.redis import RedisStore
 from actors.supervisor import Supervisor
@@ -68,7 +69,9 @@ class ClusterNode:
         self.users = UserCaps(store, placement.node_id, supervisor.registry, supervisor.eviction,
                               interval=placement.lease_ttl / 3)
         self.inbox = InboxReader(self.context, on_request=self.users.obey)
-        self.remote = RemoteSessions(self.context, self.inbox.kick)
+        self.watchers = Watchers(store, placement.node_id, supervisor.eviction, ttl=placement.lease_ttl,
+                                 linger=supervisor.config.close_delay)
+        self.remote = RemoteSessions(self.context, self.inbox.kick, self.watchers)
 
     async def health_problem(self) -> str | None:
         """None while Redis answers a PING within a second; otherwise why this node is unhealthy."""
@@ -106,6 +109,7 @@ class ClusterNode:
             "fenced_refusals": self.supervisor.counters.get("fenced_refusals", 0),
             "idle_polls": self.polls.calls,
             "user_cap_requests": self.users.requested,
+            "kept_awake": self.watchers.kept_awake,
             "redis_latency_seconds": self.nodes.redis_latency if self.nodes.redis_latency is not None else -1,
         }
 
@@ -114,6 +118,7 @@ class ClusterNode:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.doorbells.run)
             await nursery.start(self.inbox.run)
+            await nursery.start(self.watchers.run)
             await nursery.start(self.remote.run)
             await nursery.start(self.nodes.run)
             await nursery.start(self.polls.run)

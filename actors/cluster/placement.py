@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from actors.placement import Lease
-from actors.stores._redis_keys import SessionKeys
+from actors.stores._redis_keys import SessionKeys, node_ring
 from actors.stores.redis import RedisStore
 
 __all__ = ["LeaseState", "RedisPlacement", "default_node_id"]
@@ -66,7 +66,7 @@ class RedisPlacement:
         self.takeovers = 0  # leases acquired after another holder had them (crash, pause, passivation)
         # Sessions whose last acquire found another holder -> when that holder's lease expires (trio clock,
         # from the PTTL ACQUIRE reported): a taker polls again then, not a fixed interval later.
-        self._refused: dict[str, float] = {}
+        self._refused: dict[str, tuple[float, str]] = {}  # session -> (expiry, holder) at the last refusal
 
     def __repr__(self) -> str:
         return f"RedisPlacement(node_id={self.node_id!r}, lease_ttl={self.lease_ttl})"
@@ -99,7 +99,8 @@ class RedisPlacement:
         )
         if int(reply[0]) != 1:
             if session_id in self._refused or len(self._refused) < 100_000:
-                self._refused[session_id] = sent + max(0, int(reply[2])) / 1000
+                holder = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+                self._refused[session_id] = (sent + max(0, int(reply[2])) / 1000, holder.rpartition(":")[0])
             return None
         if self._refused.pop(session_id, None) is not None:
             self.takeovers += 1
@@ -110,7 +111,21 @@ class RedisPlacement:
     def expires_at(self, session_id: str) -> float | None:
         """When the lease another holder had at this node's last refused acquire expires (trio clock, a
         lower bound: measured from when the acquire was sent), None if unknown."""
-        return self._refused.get(session_id)
+        refused = self._refused.get(session_id)
+        return None if refused is None else refused[0]
+
+    async def held_by_live_node(self, session_id: str) -> bool:
+        """True when the holder of this node's last refused acquire is another node that is alive (its
+        ring has a subscriber): its lease will not expire by itself, so there is no point waiting for it
+        (two nodes that host a new session at once: the loser serves it from the log instead)."""
+        refused = self._refused.get(session_id)
+        if refused is None or refused[1] == self.node_id:
+            return False  # unknown, or this node's own earlier process: wait for that lease to expire
+        client = self.store.client
+        ring = node_ring(refused[1])
+        reply: Any = await self.store.call("count the holder's listeners",
+                                           lambda: client.pubsub_numsub(ring), session_id)
+        return any(int(count) > 0 for count in reply.values())
 
     async def holder(self, session_id: str) -> tuple[str, int, float] | None:
         """(node, fence, seconds left) of the current lease, or None."""
@@ -148,7 +163,8 @@ class RedisPlacement:
         if state is not None and state.lease == lease:
             del self.states[lease.session_id]
         await self.store.fcall(
-            "release the lease", "ss_release", [keys.lease], [self._value(lease)], lease.session_id
+            "release the lease", "ss_release", [keys.lease], [self._value(lease), keys.channel],
+            lease.session_id,
         )
 
     async def owner_of(self, session_id: str) -> str | None:

@@ -14,6 +14,12 @@ here:
   acquires the lease (polling until a dead owner's lease expires) and the inbox reader applies the action.
 - ``Leave`` of a connection attached here: detached; the tail ends with the last connection.
 
+While it tails a session for connections, this node is one of its watchers (``actors.cluster.watchers``):
+the owner does not passivate it for being idle. When the owner closes the session's connections with a
+status (``closed`` notice) the tail closes them here too; when the owner releases the lease while
+connections are attached here (``released``: a shutdown, or an idle passivation that raced a join), this
+node hosts the session, as the routed path does when nobody owns it.
+
 Tails do not poll Redis by themselves while idle: the node's ``IdlePolls`` checks all of them at once.
 
 Knows nothing of transports; talks to the supervisor through ``ensure`` and its fan-out only.
@@ -31,8 +37,9 @@ from actors.cluster.answers import ANSWER_TIMEOUT, Answers
 from actors.cluster.context import ClusterContext
 from actors.cluster.inbox import route
 from actors.cluster.tail import open_tail
+from actors.cluster.watchers import Watchers
 from actors.errors import ActorError, SessionForbidden, SessionNotFound, StoreUnavailableError
-from actors.events import canonical_json
+from actors.events import OutboundEvent, canonical_json
 from actors.leases import EXPIRY_SLACK
 from actors.messages import Act, ActResult, Join, Leave, Message
 from actors.reply import Reply
@@ -50,13 +57,14 @@ class _Tailed:
 
 
 class RemoteSessions:
-    def __init__(self, ctx: ClusterContext, kick: Callable[[str], None]) -> None:
+    def __init__(self, ctx: ClusterContext, kick: Callable[[str], None], watchers: Watchers) -> None:
         self.ctx = ctx
         self.store = ctx.store
         self.placement = ctx.placement
         self.host = ctx.host
         self.answers = ctx.answers
         self.kick = kick  # wake this node's inbox reader for a session it now hosts
+        self.watchers = watchers
         self._tailed: dict[str, _Tailed] = {}
         self._watched: dict[str, set[str]] = {}  # session id -> routed actions waiting on a foreign owner
         self._nursery: trio.Nursery | None = None
@@ -119,6 +127,9 @@ class RemoteSessions:
             self._nursery.start_soon(self._tail, session_id, tailed, head)
         tailed.conns.update(conn_ids)
 
+    async def announce_closed(self, session_id: str, status: OutboundEvent) -> None:
+        await self.watchers.announce_closed(session_id, status.payload)
+
     def _leave(self, session_id: str, conn_id: str) -> bool:
         tailed = self._tailed.get(session_id)
         if tailed is None or conn_id not in tailed.conns:
@@ -127,6 +138,7 @@ class RemoteSessions:
         self.host.fanout.detach(session_id, conn_id)
         if not tailed.conns:
             del self._tailed[session_id]
+            self.watchers.unwatch(session_id)
             if tailed.scope is not None:
                 tailed.scope.cancel()
         return True
@@ -176,18 +188,32 @@ class RemoteSessions:
         finally:
             del self._watched[session_id]
 
-    async def _host_here(self, session_id: str, inbox_id: str) -> None:
+    async def _host_here(self, session_id: str, inbox_id: str | None) -> None:
         try:
             await self.host.ensure(session_id)
         except SessionNotFound:
             return  # another node holds it after all: it answers from its inbox
-        except ActorError as exc:
-            self.answers.resolve(session_id, inbox_id, exc)
-            return
-        except StoreError as exc:
-            self.answers.resolve(session_id, inbox_id, StoreUnavailableError(str(exc)))
+        except (ActorError, StoreError) as exc:
+            if inbox_id is not None:
+                error = exc if isinstance(exc, ActorError) else StoreUnavailableError(str(exc))
+                self.answers.resolve(session_id, inbox_id, error)
+            else:
+                log.warning("cluster.rehost_failed", session_id=session_id, error=str(exc))
             return
         self.kick(session_id)
+
+    def _released(self, session_id: str, tailed: _Tailed) -> None:
+        """The owner released the lease while connections here watch: host the session (someone is here)."""
+        if self._tailed.get(session_id) is tailed and tailed.conns and self._nursery is not None:
+            self._nursery.start_soon(self._host_here, session_id, None)
+
+    def _closed(self, session_id: str, tailed: _Tailed, status: dict[str, object]) -> None:
+        """The owner closed the session's connections with ``status``: the same for those attached here."""
+        if self._tailed.get(session_id) is tailed:
+            del self._tailed[session_id]
+            self.watchers.unwatch(session_id, closed=True)
+        event = OutboundEvent(dict(status)) if status else None
+        self.host.fanout.close_all(session_id, event, "closed by its owner")
 
     async def _tail(self, session_id: str, tailed: _Tailed, head: int) -> None:
         with trio.CancelScope() as scope:
@@ -196,9 +222,11 @@ class RemoteSessions:
             while self._tailed.get(session_id) is tailed:
                 try:
                     async with open_tail(
-                        self.store, self.ctx.doorbells, session_id, after, polls=self.ctx.polls
+                        self.store, self.ctx.doorbells, session_id, after, polls=self.ctx.polls,
+                        on_released=lambda: self._released(session_id, tailed),
                     ) as tail:
                         tailed.ready.set()
+                        await self.watchers.watch(session_id)
                         async for batch in tail:
                             after = batch[-1].event.id
                             self.host.fanout.publish(session_id, [entry.event for entry in batch])
@@ -206,6 +234,9 @@ class RemoteSessions:
                             for entry in batch:
                                 if entry.inbox_id:
                                     answers.resolve(session_id, entry.inbox_id, ActResult(entry.event.id))
+                        if tail.closed is not None:
+                            self._closed(session_id, tailed, tail.closed)
+                            return
                 except StoreError as exc:
                     log.warning("cluster.tail_failed", session_id=session_id, error=str(exc))
                     tailed.ready.set()

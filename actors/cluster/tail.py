@@ -12,12 +12,19 @@ doorbell, a Redis restart, a full queue), and when no doorbell comes for ``poll_
 tail reads the Stream anyway, so a lost last doorbell delays an event by at most that long. With the
 node's ``IdlePolls`` (``polls=``) the tail does not poll by itself: the node checks every tail's Stream in
 one call per interval and nudges (an empty doorbell) only the tails whose Stream has moved.
+
+Notices on the same channel (they start with a word, doorbells with a digit): ``released`` (the owner
+released its lease: the tail goes on, and ``on_released`` is called) and ``closed <status JSON>`` (the
+owner closed the session's connections with that status, ``announce_closed``: the tail reads the Stream to
+its end, yields what is left, then stops, with ``closed`` set to the status's payload).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import trio
 
@@ -27,7 +34,15 @@ from actors.events import StoredEvent
 from actors.stores._redis_keys import SessionKeys
 from actors.stores.redis import LogEntry, RedisStore
 
-__all__ = ["LogTail", "open_tail", "parse_doorbell"]
+__all__ = ["CLOSED", "RELEASED", "LogTail", "closed_notice", "open_tail", "parse_doorbell"]
+
+RELEASED = b"released"  # what ss_release and a releasing ss_snapshot publish
+CLOSED = b"closed"
+
+
+def closed_notice(status: dict[str, Any]) -> bytes:
+    """The notice that the owner closed the session's connections, each sent ``status`` (a payload)."""
+    return CLOSED + b" " + json.dumps(status, separators=(",", ":")).encode()
 
 
 def parse_doorbell(data: bytes) -> list[LogEntry]:
@@ -59,6 +74,7 @@ class LogTail:
         *,
         page_size: int = 1000,
         poll_interval: float | None = 1.0,
+        on_released: Callable[[], None] | None = None,
     ) -> None:
         """``poll_interval`` None: never read the Stream unless a doorbell (or a nudge) comes."""
         self.store = store
@@ -69,6 +85,8 @@ class LogTail:
         self._bell = bell
         self._catching_up = True  # replaying the Stream until a short page
         self.filled = 0  # events read from the Stream because a doorbell did not bring them
+        self.on_released = on_released
+        self.closed: dict[str, Any] | None = None  # the status the owner closed the connections with
 
     def __aiter__(self) -> LogTail:
         return self
@@ -82,6 +100,8 @@ class LogTail:
                 if page:
                     return page
                 continue
+            if self.closed is not None:
+                raise StopAsyncIteration
             data = None
             if self.poll_interval is None:
                 data = await self._bell.receive()
@@ -96,6 +116,9 @@ class LogTail:
                     self.filled += len(page)
                     return page
                 continue
+            if not data[:1].isdigit():
+                self._notice(data)
+                continue
             entries = [e for e in parse_doorbell(data) if e.event.id > self.last_id]
             if not entries:
                 continue  # already yielded (by the replay or an earlier read)
@@ -104,6 +127,18 @@ class LogTail:
                 continue
             self.last_id = entries[-1].event.id
             return entries
+
+    def _notice(self, data: bytes) -> None:
+        word, _, rest = data.partition(b" ")
+        if word == CLOSED:
+            try:
+                status = json.loads(rest)
+            except ValueError:
+                status = None
+            self.closed = status if isinstance(status, dict) else {}
+            self._catching_up = True  # what was appended before the close, then stop
+        elif word == RELEASED and self.on_released is not None:
+            self.on_released()
 
     async def _read(self) -> list[LogEntry]:
         page = await self.store.entries_after(self.session_id, self.last_id, self.page_size)
@@ -122,13 +157,14 @@ async def open_tail(
     page_size: int = 1000,
     poll_interval: float = 1.0,
     polls: IdlePolls | None = None,
+    on_released: Callable[[], None] | None = None,
 ) -> AsyncIterator[LogTail]:
     """Subscribe to the session's doorbell, then iterate: replay after ``after_id``, then live. With
     ``polls`` the node's batched idle polls replace the tail's own ``poll_interval``."""
     keys = SessionKeys(session_id)
     async with doorbells.listen(keys.channel) as bell:
         tail = LogTail(store, session_id, after_id, bell, page_size=page_size,
-                       poll_interval=None if polls is not None else poll_interval)
+                       poll_interval=None if polls is not None else poll_interval, on_released=on_released)
         if polls is None:
             yield tail
             return

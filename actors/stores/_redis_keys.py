@@ -13,8 +13,12 @@ Keys and channels:
 - ``sess:{sid}:lease``: ``"<node>:<fence>"`` with a PX TTL.
 - ``sess:{sid}:fence``: INCR counter, no TTL: the source of fencing tokens (kept across delete).
 - ``sess:{sid}:inbox``: Stream of actions routed to the owner (auto ids), trimmed up to the high-water mark.
-- ``sess:{sid}:ev``: channel: the doorbell carrying the events just appended (to tailing nodes).
-- ``node:{nid}:ring``: channel: the doorbell to the owner node, ``"<inbox id> <session id>"``.
+- ``sess:{sid}:ev``: channel: the doorbell carrying the events just appended (to tailing nodes), or that
+  the owner closed or released the session (``actors.cluster.watchers``).
+- ``sess:{sid}:watch``: hash: node id -> expiry (Redis time, ms): nodes other than the owner that serve
+  connections of the session (they keep its owner from passivating it); PX TTL of the longest entry.
+- ``node:{nid}:ring``: channel: the doorbell to the owner node, carrying the routed entry
+  (``actors.cluster.inbox.parse_ring``).
 - ``user:{uid}:live``: hash: session id -> ``"<fence> <last activity, unix ms>"``: the sessions a user had
   live on any node (a hint for cluster-wide per-user caps: a session counts only while its lease exists).
 - ``sessions``: sorted set, score 0: every session id (listing and counting).
@@ -38,7 +42,7 @@ def user_sessions(user_id: str) -> str:
 class SessionKeys:
     """The names of one session's keys and channel (computed once per call site, cheap to build)."""
 
-    __slots__ = ("channel", "fence", "inbox", "lease", "log", "meta", "session_id")
+    __slots__ = ("channel", "fence", "inbox", "lease", "log", "meta", "session_id", "watchers")
 
     def __init__(self, session_id: str) -> None:
         base = f"sess:{{{session_id}}}"
@@ -49,3 +53,8 @@ class SessionKeys:
         self.fence = f"{base}:fence"
         self.inbox = f"{base}:inbox"
         self.channel = f"{base}:ev"
+        self.watchers = f"{base}:watch"
+
+    def deleted(self) -> list[str]:
+        """The keys a delete removes: all but the fence (its tokens keep increasing across a re-create)."""
+        return [self.meta, self.log, self.inbox, self.watchers]

@@ -84,9 +84,10 @@ local function ss_append(keys, args)
   return redis.call('PUBLISH', args[3], table.concat(header, ' ') .. '\n' .. table.concat(body))
 end
 
--- KEYS: meta, lease. ARGV: fence ('' = unfenced), snapshot JSON, upto, release ('1'/'0').
--- Fenced: refuses a snapshot older than the stored one, and with release deletes the lease in the
--- same step (passivation hands the session over at once).
+-- KEYS: meta, lease. ARGV: fence ('' = unfenced), snapshot JSON, upto, release ('1'/'0'), and the
+-- session's doorbell channel. Fenced: refuses a snapshot older than the stored one, and with release
+-- deletes the lease in the same step (passivation hands the session over at once) and publishes
+-- "released" on the doorbell (nodes serving its connections may host it next).
 local function ss_snapshot(keys, args)
   local last = redis.call('HGET', keys[1], 'l')
   if not last then return redis.error_reply('NOSESSION') end
@@ -99,7 +100,9 @@ local function ss_snapshot(keys, args)
     if upto < current then return redis.error_reply('OLDER ' .. tostring(current)) end
   end
   redis.call('HSET', keys[1], 's', args[2], 'u', args[3])
-  if args[1] ~= '' and args[4] == '1' then redis.call('DEL', keys[2]) end
+  if args[1] ~= '' and args[4] == '1' and redis.call('DEL', keys[2]) == 1 and args[5] then
+    redis.call('PUBLISH', args[5], 'released')
+  end
   return 1
 end
 
@@ -122,10 +125,12 @@ local function ss_renew(keys, args)
   return 0
 end
 
--- KEYS: lease. ARGV: "<node>:<token>". 1 when it was held and is now released, else 0.
+-- KEYS: lease. ARGV: "<node>:<token>", and optionally the session's doorbell channel. 1 when it was
+-- held and is now released (and "released" is published on the doorbell), else 0.
 local function ss_release(keys, args)
   if redis.call('GET', keys[1]) == args[1] then
     redis.call('DEL', keys[1])
+    if args[2] then redis.call('PUBLISH', args[2], 'released') end
     return 1
   end
   return 0
@@ -133,16 +138,55 @@ end
 
 -- KEYS: inbox, lease. ARGV: action, max length, session id, ring channel prefix, ring channel suffix,
 -- and optionally the entry's field: 'a' (an action, the default) or 'c' (a request to the owner itself).
--- Returns {inbox id, owner node or false, receivers}: the doorbell rings the owner's node channel.
+-- Returns {inbox id, owner node or false, receivers}. The owner's node channel gets the ring
+-- "<inbox id> <previous inbox id or 0-0> <field> <session id>\n<text>": the entry itself and the one it
+-- follows, so an owner that handed over exactly that previous entry need not read the Stream.
 local function ss_route(keys, args)
   local length = redis.call('XLEN', keys[1])
   if length >= tonumber(args[2]) then return redis.error_reply('INBOXFULL ' .. length) end
-  local id = redis.call('XADD', keys[1], '*', args[6] or 'a', args[1])
+  local field = args[6] or 'a'
+  local prev = '0-0'
+  if length > 0 then prev = redis.call('XREVRANGE', keys[1], '+', '-', 'COUNT', 1)[1][1] end
+  local id = redis.call('XADD', keys[1], '*', field, args[1])
   local holder = redis.call('GET', keys[2])
   if not holder then return {id, false, 0} end
   local node = node_of(holder)
-  local receivers = redis.call('PUBLISH', args[4] .. node .. args[5], id .. ' ' .. args[3])
+  local ring = id .. ' ' .. prev .. ' ' .. field .. ' ' .. args[3] .. '\n' .. args[1]
+  local receivers = redis.call('PUBLISH', args[4] .. node .. args[5], ring)
   return {id, node, receivers}
+end
+
+-- Redis's own clock in ms: watchers' expiries never depend on the nodes' clocks agreeing.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- KEYS: a session's watchers (hash: node -> expiry ms). ARGV: node, ms ('0': remove the node).
+-- Records that the node has connections to the session (or had, until ms from now).
+local function ss_watch(keys, args)
+  local ms = tonumber(args[2])
+  if ms <= 0 then return redis.call('HDEL', keys[1], args[1]) end
+  redis.call('HSET', keys[1], args[1], tostring(now_ms() + ms))
+  if redis.call('PTTL', keys[1]) < ms then redis.call('PEXPIRE', keys[1], ms) end
+  return 1
+end
+
+-- KEYS: a session's watchers. Returns the ms until the last watcher's expiry (0: none is left), and
+-- removes the expired ones.
+local function ss_watched(keys, args)
+  local now = now_ms()
+  local entries = redis.call('HGETALL', keys[1])
+  local latest = 0
+  for k = 1, #entries, 2 do
+    local left = tonumber(entries[k + 1]) - now
+    if left <= 0 then
+      redis.call('HDEL', keys[1], entries[k])
+    elseif left > latest then
+      latest = left
+    end
+  end
+  return latest
 end
 
 -- KEYS: a user's index (hash). ARGV: session id, "<fence> <activity ms>".
@@ -172,6 +216,8 @@ redis.register_function('ss_acquire', ss_acquire)
 redis.register_function('ss_renew', ss_renew)
 redis.register_function('ss_release', ss_release)
 redis.register_function('ss_route', ss_route)
+redis.register_function('ss_watch', ss_watch)
+redis.register_function('ss_watched', ss_watched)
 redis.register_function('ss_user_enter', ss_user_enter)
 redis.register_function('ss_user_forget', ss_user_forget)
 """

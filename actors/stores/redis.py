@@ -325,14 +325,14 @@ class RedisStore:
         except (TypeError, ValueError) as exc:
             raise StoreError(f"session {session_id!r}: snapshot is not JSON-serializable: {exc}") from exc
         keys = SessionKeys(session_id)
-        args = ["" if fence is None else str(fence), text, str(event_id), "1" if release else "0"]
+        args = ["" if fence is None else str(fence), text, str(event_id), "01"[release], keys.channel]
         await self.fcall("save_snapshot", "ss_snapshot", [keys.meta, keys.lease], args, session_id)
 
     async def delete(self, session_id: str) -> None:
         keys = SessionKeys(session_id)
         client = self.client
         # The fence counter stays: tokens keep increasing across a delete and re-create.
-        await self.call("delete", lambda: client.delete([keys.meta, keys.log, keys.inbox]), session_id)
+        await self.call("delete", lambda: client.delete(keys.deleted()), session_id)
         await self.call("unindex", lambda: client.zrem(SESSION_INDEX, [session_id]), session_id)
 
     # reads

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import trio
 
+from actors.cluster.inbox import parse_ring
 from actors.cluster.node import ClusterNode, cluster_placement
 from actors.config import SupervisorConfig
 from actors.messages import ActResult, Join
@@ -59,8 +60,9 @@ async def test_routed_actions_of_two_sessions_with_one_inbox_id_are_both_acked(
             for sid in SIDS:
                 nursery.start_soon(route_one, sid)
             with trio.fail_after(5):
-                rang = {(await ring.receive()).decode() for _ in SIDS}
-        assert rang == {f"9999999999999-1 {sid}" for sid in SIDS}  # one inbox id, two sessions
+                rings = [parse_ring(await ring.receive()) for _ in SIDS]
+        rang = {(r.entry.inbox_id, r.session_id) for r in rings}
+        assert rang == {("9999999999999-1", sid) for sid in SIDS}  # one inbox id, two sessions
         assert node2.answers.routed == 2 and not results
         await nursery.start(node1.inbox.run)  # n1 now answers both (its poll reads every held session)
         with trio.fail_after(10):

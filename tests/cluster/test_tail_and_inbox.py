@@ -9,7 +9,17 @@ import random
 import trio
 import trio.lowlevel
 
-from actors.cluster import Doorbells, RedisPlacement, open_tail, parse_ring, read_inbox, route
+from actors.cluster import (
+    Doorbells,
+    InboxEntry,
+    RedisPlacement,
+    Ring,
+    open_tail,
+    parse_ring,
+    read_inbox,
+    request,
+    route,
+)
 from actors.events import StoredEvent
 from actors.stores._redis_keys import SessionKeys, node_ring
 from actors.stores.redis import LogEntry, RedisStore
@@ -111,16 +121,25 @@ async def test_a_route_rings_the_owner_and_the_inbox_resumes_after_the_answered_
             async with doorbells.listen(node_ring("b")) as ring:
                 second = await route(redis_store, "s", '{"action":"message","n":1}')
                 assert (second.owner, second.receivers) == ("b", 1)
-                assert parse_ring(await ring.receive()) == (second.inbox_id, "s")
+                # The ring carries the entry and the one before it: an owner that handed over exactly
+                # that one takes this entry as it came, without reading the inbox.
+                rung = parse_ring(await ring.receive())
+                assert rung == Ring("s", InboxEntry(second.inbox_id, '{"action":"message","n":1}'),
+                                    first.inbox_id)
+                third = await request(redis_store, "s", "passivate 7 reason")
+                rung = parse_ring(await ring.receive())
+                request_entry = InboxEntry(third.inbox_id, "", "passivate 7 reason")
+                assert rung == Ring("s", request_entry, second.inbox_id)
             nursery.cancel_scope.cancel()
     waiting = await read_inbox(redis_store, "s", "0-0")
-    assert [e.inbox_id for e in waiting] == [first.inbox_id, second.inbox_id]
+    assert [e.inbox_id for e in waiting] == [first.inbox_id, second.inbox_id, third.inbox_id]
     assert waiting[1].action == '{"action":"message","n":1}'
     # The owner answers the first action: its event and the inbox position land in one append.
     await redis_store.append("s", events(0, 1), fence=lease.fence, inbox_ids=[first.inbox_id])
     position = await redis_store.inbox_position("s")
     assert position == first.inbox_id
-    assert [e.inbox_id for e in await read_inbox(redis_store, "s", position)] == [second.inbox_id]
+    assert [e.inbox_id for e in await read_inbox(redis_store, "s", position)] == [
+        second.inbox_id, third.inbox_id]
     # A new owner after failover resumes from the same position: the answered action is not redone.
     await owner.release(lease)
     [entry] = await redis_store.entries_after("s", -1, 10)
