@@ -64,7 +64,9 @@ class ActorHost(Protocol):
 
     def finalize(self, actor: SessionActor, leftovers: list[Message], *, normal_exit: bool) -> None: ...
 
-    async def announce_closed(self, session_id: str, status: OutboundEvent) -> None: ...
+    async def announce_closed(self, session_id: str, status: OutboundEvent, lease: Lease | None) -> None: ...
+
+    def announce_closed_soon(self, session_id: str, status: OutboundEvent, lease: Lease | None) -> None: ...
 
 
 class SessionActor(ActionPath):
@@ -75,6 +77,7 @@ class SessionActor(ActionPath):
         "_nursery",
         "_resume",
         "agent",
+        "announce_release",
         "conns",
         "create",
         "evicting",
@@ -111,6 +114,7 @@ class SessionActor(ActionPath):
         self.loaded_once = False
         self.not_found = False
         self.killed = False
+        self.announce_release = False  # cluster mode: the lease's release tells watching nodes (idle end)
         self.evicting: str | None = None  # 'capacity' or 'user_cap' once chosen for eviction
         self.restarts = 0
         self.last_activity = 0.0
@@ -361,11 +365,12 @@ class SessionActor(ActionPath):
         seqs = [[seq, eid] for seq, eid in (self._seqs or {}).items()]
         return {"v": SNAPSHOT_VERSION, "agent": agent_snap, "client_seqs": seqs}
 
-    async def _save_snapshot(self, *, release: bool = False) -> None:
+    async def _save_snapshot(self, *, release: bool = False, announce: bool = False) -> None:
         head, snap = self.head, self.snapshot()
         # Released with the snapshot when ``release``: another node may take the session at once (the
         # supervisor's release that follows is a harmless compare-and-delete that forgets it here too).
-        await save_snapshot(self.host.store, self.session_id, snap, head, self.lease, release=release)
+        await save_snapshot(self.host.store, self.session_id, snap, head, self.lease, release=release,
+                            announce=announce)
         self.snapshot_event_id = head
         self.dirty = False
 
@@ -389,6 +394,9 @@ class SessionActor(ActionPath):
         # No await from the emptiness check to the registry removal (or, with a runtime, to the ending being
         # decided; what arrives during its exit goes to the next incarnation): nothing can slip in between.
         self.host.count("passivations", reason=msg.reason)
+        # Idle here; a connection on another node that came just too late hosts it again (not an eviction:
+        # a node full of such sessions would evict and load them in turn).
+        self.announce_release = msg.reason == "idle"
         self._end([], Trigger.PERSISTED, normal_exit=False)
         return True
 
@@ -400,17 +408,21 @@ class SessionActor(ActionPath):
                                      type_="info" if status == STOPPED else "error")
         self.close_connections(event, msg.reason)
         if msg.reason != "shutdown":  # a shutdown hands the session over: other nodes' connections stay
-            await self.host.announce_closed(self.session_id, event)
+            await self.host.announce_closed(self.session_id, event, self.lease)
         await self._checkpoint("passivate:begin")
         while self._turn_done is not None:
             await self._turn_done.wait()
-        await self._save_snapshot(release=True)
+        # A shutdown hands the session over: a node serving its connections hosts it next.
+        await self._save_snapshot(release=True, announce=msg.reason == "shutdown")
         await self._checkpoint("passivate:saved")
         self.host.count("passivations", reason=msg.reason)
         self._end(rest, Trigger.PERSISTED, normal_exit=False)
 
     def _stop(self, msg: Stop, rest: list[Message]) -> None:
-        self.close_connections(OutboundEvent.status(STOPPED, f"session stopped: {msg.reason}"), msg.reason)
+        status = OutboundEvent.status(STOPPED, f"session stopped: {msg.reason}")
+        self.close_connections(status, msg.reason)
+        if msg.reason == "kill":  # not "lease lost": other nodes' connections then stay, fed from the log
+            self.host.announce_closed_soon(self.session_id, status, self.lease)
         self.host.count("stops", reason=msg.reason)
         self._end(rest, Trigger.STOPPED, normal_exit=not self.killed)
 

@@ -20,7 +20,7 @@ Never awaits on a connection except a pump's ``wait_writable``; pumps live in th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -203,6 +203,18 @@ class FanOut:
         for entry in list(topic.entries.values()):
             if (entry.live or not live_only) and not entry.conn.send(event):
                 self._drop(session_id, topic, entry, _send_failure(entry.conn))
+
+    def close(
+        self, session_id: str, conn_ids: Iterable[str], status: OutboundEvent | None, reason: str
+    ) -> None:
+        """Detach and close these connections of the session, each sent ``status`` first."""
+        topic = self._topics.get(session_id)
+        for conn_id in conn_ids:
+            entry = self._remove(session_id, topic, conn_id) if topic is not None else None
+            if entry is not None:
+                if status is not None:
+                    entry.conn.send(status)
+                entry.conn.close(reason)
 
     def close_all(self, session_id: str, status: OutboundEvent | None, reason: str) -> None:
         """Detach and close every connection of the session, each sent ``status`` first."""

@@ -41,14 +41,16 @@ async def append_fenced(
 
 
 async def save_snapshot(
-    store: Store, session_id: str, snapshot: dict[str, Any], head: int, lease: Lease | None, *, release: bool
+    store: Store, session_id: str, snapshot: dict[str, Any], head: int, lease: Lease | None, *, release: bool,
+    announce: bool = False,
 ) -> bool:
     """Store the snapshot covering events up to ``head``. True: the lease was released with it."""
     if lease is LOST_LEASE:
         raise FencedOut(f"session {session_id}: the placement lease was lost; no snapshot")
     if lease is not None and getattr(store, "fenced_snapshots", False):
         releasing = cast(LeaseReleasingStore, store)
-        await releasing.save_snapshot(session_id, snapshot, head, fence=lease.fence, release=release)
+        await releasing.save_snapshot(session_id, snapshot, head, fence=lease.fence, release=release,
+                                      announce=announce)
         return release
     await store.save_snapshot(session_id, snapshot, head)
     return False

@@ -32,7 +32,7 @@ from actors.leases import LOST_LEASE, Leases
 from actors.lifecycle import ActorState, Trigger
 from actors.lifespan import SessionAgentFactory, create_agent
 from actors.messages import Message, Stop
-from actors.placement import Placement
+from actors.placement import Lease, Placement
 from actors.registry import Registry
 from actors.restart import RestartBudget, RestartPolicy
 from actors.stores.base import FencedOut, Store, StoreUnavailable
@@ -70,6 +70,10 @@ class Incarnations:
         def tell(self, actor: SessionActor, msg: Message, *, force: bool = False) -> None: ...
 
         def drop(self, actor: SessionActor, status: OutboundEvent, error: ActorError) -> None: ...
+
+        def announce_closed_soon(
+            self, session_id: str, status: OutboundEvent, lease: Lease | None
+        ) -> None: ...
 
         def _remove(self, actor: SessionActor) -> None: ...
 
@@ -217,6 +221,7 @@ class Incarnations:
             self.count("restarts")
             return delay
         status = OutboundEvent.status(ERROR, "the session failed and was stopped", type_="error")
+        self.announce_closed_soon(actor.session_id, status, actor.lease)  # other nodes' connections too
         if self.config.restart.policy is RestartPolicy.TEMPORARY:
             self.drop(actor, status, SessionFailed(f"session {actor.session_id} crashed"))
             return None

@@ -102,7 +102,12 @@ class Leases:
         if self._local is not None:
             self._local.release_nowait(lease)
         elif nursery is not None:
-            nursery.start_soon(self.placement.release, lease)
+            # After an idle passivation a placement may tell others (``RedisPlacement.release_announced``).
+            announced = getattr(self.placement, "release_announced", None)
+            if announced is not None and getattr(holder, "announce_release", False):
+                nursery.start_soon(announced, lease)
+            else:
+                nursery.start_soon(self.placement.release, lease)
 
     async def release_when_possible(self, lease: Lease) -> None:
         """Give up a lease its holder stopped using, retrying while the store does not answer, until the

@@ -80,6 +80,10 @@ class Registry:
                 await actor.wait_changed()
                 if actor.not_found:  # the store has none (create=False), or another node hosts it
                     raise SessionNotFound(f"no session {session_id}")
+                if not actor.loaded_once and self._actors.get(session_id) is not actor:
+                    # Ended without ever loading (its load crashed and it was not restarted): making
+                    # another one here would crash the same way, again and again.
+                    raise SessionFailed(f"session {session_id} failed to load")
                 continue
             if user_id is not None and actor.owner is not None and actor.owner != user_id:
                 raise SessionForbidden(f"session {session_id} belongs to another user")

@@ -37,11 +37,11 @@ from actors.eviction import TOO_MANY_CONVERSATIONS, Eviction
 from actors.fanout import FanOut
 from actors.incarnation import Incarnations
 from actors.introspection import SessionInfo, session_info
-from actors.leases import Leases
+from actors.leases import LOST_LEASE, Leases
 from actors.lifecycle import ActorState, Trigger
 from actors.lifespan import SessionAgentFactory
 from actors.messages import Act, Inspect, Join, Leave, Message, Passivate, Stop
-from actors.placement import LocalPlacement, Placement
+from actors.placement import Lease, LocalPlacement, Placement
 from actors.ref import ActorRef
 from actors.registry import Registry
 from actors.restart import RestartBudget, RestartPolicy
@@ -75,8 +75,9 @@ class RemoteSessions(Protocol):
         """Keep serving these connections from the shared log (their incarnation stood down)."""
         ...
 
-    async def announce_closed(self, session_id: str, status: OutboundEvent) -> None:
-        """The session's connections here were closed with ``status``: close those on other nodes too."""
+    async def announce_closed(self, session_id: str, status: OutboundEvent, fence: int) -> None:
+        """The session's connections here were closed with ``status`` by its owner under lease ``fence``:
+        close those on other nodes too."""
         ...
 
 
@@ -289,11 +290,17 @@ class Supervisor(Incarnations):
         await trio.lowlevel.checkpoint()
         return True
 
-    async def announce_closed(self, session_id: str, status: OutboundEvent) -> None:
-        """``ActorHost``: a session closed its connections with ``status`` before passivating; in cluster
-        mode other nodes' connections to it are closed with the same status."""
-        if self.remote is not None:
-            await self.remote.announce_closed(session_id, status)
+    async def announce_closed(self, session_id: str, status: OutboundEvent, lease: Lease | None) -> None:
+        """``ActorHost``: a session closed its connections with ``status`` (passivated by an operator or
+        for its user's cap, killed, failed); in cluster mode other nodes' connections to it are closed with
+        the same status, if ``lease`` still stands for the session."""
+        if self.remote is not None and lease is not None and lease is not LOST_LEASE:
+            await self.remote.announce_closed(session_id, status, lease.fence)
+
+    def announce_closed_soon(self, session_id: str, status: OutboundEvent, lease: Lease | None) -> None:
+        """``announce_closed`` in a task (from code that cannot wait)."""
+        if self.remote is not None and self._nursery is not None:
+            self._nursery.start_soon(self.announce_closed, session_id, status, lease)
 
     # ---- counters ----------------------------------------------------------------------------------
 

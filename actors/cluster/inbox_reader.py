@@ -106,7 +106,7 @@ class InboxReader:
             async for wake in self._wake_receive:
                 if isinstance(wake, Ring):
                     session_id = wake.session_id
-                    if await self._take(wake) is not False:
+                    if await self.take(wake) is not False:
                         continue
                 else:
                     session_id = wake
@@ -146,7 +146,7 @@ class InboxReader:
         except trio.WouldBlock:
             self.kick(ring.session_id)  # full: the inbox is read (now or at the next idle poll)
 
-    async def _take(self, ring: Ring) -> bool | None:
+    async def take(self, ring: Ring) -> bool | None:
         """Hand over a ring's entry if it follows what was handed over under the current lease (True);
         None if there is nothing to do (not ours, or already handed over); False: read the inbox."""
         state = self.placement.states.get(ring.session_id)

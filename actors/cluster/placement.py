@@ -155,7 +155,12 @@ class RedisPlacement:
             self.states[lease.session_id] = LeaseState(lease, sent + self.lease_ttl - self.safety_margin)
         return True
 
-    async def release(self, lease: Lease) -> None:
+    async def release_announced(self, lease: Lease) -> None:
+        """``release``, publishing ``released`` on the session's doorbell if the lease was still ours
+        (nodes that serve its connections host it next: ``actors.cluster.watchers``)."""
+        await self.release(lease, announce=True)
+
+    async def release(self, lease: Lease, *, announce: bool = False) -> None:
         """Delete the lease if it is still ours (so another node can take over at once)."""
         keys = SessionKeys(lease.session_id)
         self.store.client  # noqa: B018  (raises when not open, before the lease is forgotten here)
@@ -163,8 +168,8 @@ class RedisPlacement:
         if state is not None and state.lease == lease:
             del self.states[lease.session_id]
         await self.store.fcall(
-            "release the lease", "ss_release", [keys.lease], [self._value(lease), keys.channel],
-            lease.session_id,
+            "release the lease", "ss_release", [keys.lease],
+            [self._value(lease), keys.channel] if announce else [self._value(lease)], lease.session_id,
         )
 
     async def owner_of(self, session_id: str) -> str | None:

@@ -127,8 +127,8 @@ class RemoteSessions:
             self._nursery.start_soon(self._tail, session_id, tailed, head)
         tailed.conns.update(conn_ids)
 
-    async def announce_closed(self, session_id: str, status: OutboundEvent) -> None:
-        await self.watchers.announce_closed(session_id, status.payload)
+    async def announce_closed(self, session_id: str, status: OutboundEvent, fence: int) -> None:
+        await self.watchers.announce_closed(session_id, status.payload, fence)
 
     def _leave(self, session_id: str, conn_id: str) -> bool:
         tailed = self._tailed.get(session_id)
@@ -188,9 +188,9 @@ class RemoteSessions:
         finally:
             del self._watched[session_id]
 
-    async def _host_here(self, session_id: str, inbox_id: str | None) -> None:
+    async def _host_here(self, session_id: str, inbox_id: str | None, create: bool = True) -> None:
         try:
-            await self.host.ensure(session_id)
+            await self.host.ensure(session_id, create=create)
         except SessionNotFound:
             return  # another node holds it after all: it answers from its inbox
         except (ActorError, StoreError) as exc:
@@ -205,15 +205,25 @@ class RemoteSessions:
     def _released(self, session_id: str, tailed: _Tailed) -> None:
         """The owner released the lease while connections here watch: host the session (someone is here)."""
         if self._tailed.get(session_id) is tailed and tailed.conns and self._nursery is not None:
-            self._nursery.start_soon(self._host_here, session_id, None)
+            self._nursery.start_soon(self._host_here, session_id, None, False)
 
-    def _closed(self, session_id: str, tailed: _Tailed, status: dict[str, object]) -> None:
-        """The owner closed the session's connections with ``status``: the same for those attached here."""
+    async def _closed(self, session_id: str, tailed: _Tailed, fence: int, status: dict[str, object]) -> bool:
+        """The owner under lease ``fence`` closed the session's connections with ``status``: the same for
+        those attached here (True), unless a newer lease holds the session (False: an owner that lost its
+        lease speaks late; keep tailing)."""
+        try:
+            found = await self.placement.holder(session_id)
+        except StoreError:
+            found = None  # cannot tell: the owner said so
+        if found is not None and found[1] != fence:
+            return False
+        conns = list(tailed.conns)
         if self._tailed.get(session_id) is tailed:
             del self._tailed[session_id]
             self.watchers.unwatch(session_id, closed=True)
         event = OutboundEvent(dict(status)) if status else None
-        self.host.fanout.close_all(session_id, event, "closed by its owner")
+        self.host.fanout.close(session_id, conns, event, "closed by its owner")
+        return True
 
     async def _tail(self, session_id: str, tailed: _Tailed, head: int) -> None:
         with trio.CancelScope() as scope:
@@ -226,6 +236,8 @@ class RemoteSessions:
                         on_released=lambda: self._released(session_id, tailed),
                     ) as tail:
                         tailed.ready.set()
+                        if self._tailed.get(session_id) is not tailed:
+                            return  # its last connection left meanwhile: nothing to watch
                         await self.watchers.watch(session_id)
                         async for batch in tail:
                             after = batch[-1].event.id
@@ -234,8 +246,7 @@ class RemoteSessions:
                             for entry in batch:
                                 if entry.inbox_id:
                                     answers.resolve(session_id, entry.inbox_id, ActResult(entry.event.id))
-                        if tail.closed is not None:
-                            self._closed(session_id, tailed, tail.closed)
+                        if tail.closed is not None and await self._closed(session_id, tailed, *tail.closed):
                             return
                 except StoreError as exc:
                     log.warning("cluster.tail_failed", session_id=session_id, error=str(exc))

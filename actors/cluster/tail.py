@@ -14,9 +14,10 @@ node's ``IdlePolls`` (``polls=``) the tail does not poll by itself: the node che
 one call per interval and nudges (an empty doorbell) only the tails whose Stream has moved.
 
 Notices on the same channel (they start with a word, doorbells with a digit): ``released`` (the owner
-released its lease: the tail goes on, and ``on_released`` is called) and ``closed <status JSON>`` (the
-owner closed the session's connections with that status, ``announce_closed``: the tail reads the Stream to
-its end, yields what is left, then stops, with ``closed`` set to the status's payload).
+released its lease: the tail goes on, and ``on_released`` is called) and ``closed <fence> <status JSON>``
+(the owner, under lease ``fence``, closed the session's connections with that status: the tail reads the
+Stream to its end, yields what is left, then stops, with ``closed`` set to (fence, the status's payload);
+its user decides whether that owner still speaks for the session).
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ RELEASED = b"released"  # what ss_release and a releasing ss_snapshot publish
 CLOSED = b"closed"
 
 
-def closed_notice(status: dict[str, Any]) -> bytes:
-    """The notice that the owner closed the session's connections, each sent ``status`` (a payload)."""
-    return CLOSED + b" " + json.dumps(status, separators=(",", ":")).encode()
+def closed_notice(fence: int, status: dict[str, Any]) -> bytes:
+    """The notice that the owner under lease ``fence`` closed the session's connections, each sent
+    ``status`` (a payload)."""
+    return b"%s %d %s" % (CLOSED, fence, json.dumps(status, separators=(",", ":")).encode())
 
 
 def parse_doorbell(data: bytes) -> list[LogEntry]:
@@ -86,7 +88,7 @@ class LogTail:
         self._catching_up = True  # replaying the Stream until a short page
         self.filled = 0  # events read from the Stream because a doorbell did not bring them
         self.on_released = on_released
-        self.closed: dict[str, Any] | None = None  # the status the owner closed the connections with
+        self.closed: tuple[int, dict[str, Any]] | None = None  # (fence, status) of the owner's close
 
     def __aiter__(self) -> LogTail:
         return self
@@ -131,11 +133,12 @@ class LogTail:
     def _notice(self, data: bytes) -> None:
         word, _, rest = data.partition(b" ")
         if word == CLOSED:
+            fence, _, text = rest.partition(b" ")
             try:
-                status = json.loads(rest)
+                status = json.loads(text)
+                self.closed = (int(fence), status if isinstance(status, dict) else {})
             except ValueError:
-                status = None
-            self.closed = status if isinstance(status, dict) else {}
+                return  # not a notice this version wrote
             self._catching_up = True  # what was appended before the close, then stop
         elif word == RELEASED and self.on_released is not None:
             self.on_released()

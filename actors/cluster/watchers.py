@@ -68,9 +68,13 @@ class Watchers:
     # ---- the tailing side ---------------------------------------------------------------------------
 
     async def watch(self, session_id: str) -> None:
-        """This node serves connections of ``session_id`` from now on (until ``unwatch``)."""
+        """This node serves connections of ``session_id`` from now on (until ``unwatch``). Best effort: a
+        Redis error is logged and the next refresh writes the entry."""
         self._watched.add(session_id)
-        await self._set(session_id, self.ttl)
+        try:
+            await self._set(session_id, self.ttl)
+        except StoreError as exc:
+            log.warning("cluster.watch_failed", session_id=session_id, error=str(exc))
 
     def unwatch(self, session_id: str, *, closed: bool = False) -> None:
         """The last connection here left (``closed``: the owner closed them): linger, then count no more."""
@@ -129,10 +133,11 @@ class Watchers:
         else:
             self.eviction.passivate_idle(actor)
 
-    async def announce_closed(self, session_id: str, status: dict[str, Any]) -> None:
-        """Tell the nodes tailing ``session_id`` that its connections are closed with ``status``."""
+    async def announce_closed(self, session_id: str, status: dict[str, Any], fence: int) -> None:
+        """Tell the nodes tailing ``session_id`` that its owner (lease ``fence``) closed its connections
+        with ``status``."""
         client = self.store.client
-        notice = closed_notice(status)
+        notice = closed_notice(fence, status)
         channel = SessionKeys(session_id).channel
         try:
             await self.store.call("announce the close", lambda: client.publish(channel, notice), session_id)

@@ -85,9 +85,9 @@ local function ss_append(keys, args)
 end
 
 -- KEYS: meta, lease. ARGV: fence ('' = unfenced), snapshot JSON, upto, release ('1'/'0'), and the
--- session's doorbell channel. Fenced: refuses a snapshot older than the stored one, and with release
--- deletes the lease in the same step (passivation hands the session over at once) and publishes
--- "released" on the doorbell (nodes serving its connections may host it next).
+-- session's doorbell channel or ''. Fenced: refuses a snapshot older than the stored one, and with release
+-- deletes the lease in the same step (passivation hands the session over at once) and, given a channel,
+-- publishes "released" on it (nodes serving its connections host it next: a shutdown's hand-over).
 local function ss_snapshot(keys, args)
   local last = redis.call('HGET', keys[1], 'l')
   if not last then return redis.error_reply('NOSESSION') end
@@ -100,7 +100,7 @@ local function ss_snapshot(keys, args)
     if upto < current then return redis.error_reply('OLDER ' .. tostring(current)) end
   end
   redis.call('HSET', keys[1], 's', args[2], 'u', args[3])
-  if args[1] ~= '' and args[4] == '1' and redis.call('DEL', keys[2]) == 1 and args[5] then
+  if args[1] ~= '' and args[4] == '1' and redis.call('DEL', keys[2]) == 1 and (args[5] or '') ~= '' then
     redis.call('PUBLISH', args[5], 'released')
   end
   return 1
@@ -126,7 +126,7 @@ local function ss_renew(keys, args)
 end
 
 -- KEYS: lease. ARGV: "<node>:<token>", and optionally the session's doorbell channel. 1 when it was
--- held and is now released (and "released" is published on the doorbell), else 0.
+-- held and is now released (and, given a channel, "released" is published on it), else 0.
 local function ss_release(keys, args)
   if redis.call('GET', keys[1]) == args[1] then
     redis.call('DEL', keys[1])

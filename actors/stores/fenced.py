@@ -39,5 +39,7 @@ class LeaseReleasingStore(Protocol):
         *,
         fence: int | None = None,
         release: bool = False,
+        announce: bool = False,
     ) -> None:
-        """Refused with ``FencedOut`` unless the lease has token ``fence``; ``release`` deletes the lease."""
+        """Refused with ``FencedOut`` unless the lease has token ``fence``; ``release`` deletes the lease
+        (``announce``: and tells the nodes serving the session's connections that nobody holds it)."""

@@ -317,15 +317,18 @@ class RedisStore:
         *,
         fence: int | None = None,
         release: bool = False,
+        announce: bool = False,
     ) -> None:
         """Store the snapshot; fenced, it is refused (``FencedOut``) unless the lease has that token, and
-        ``release=True`` deletes the lease in the same step (passivation hands over at once)."""
+        ``release=True`` deletes the lease in the same step (passivation hands over at once), with
+        ``announce`` publishing ``released`` on the session's doorbell (``actors.cluster.watchers``)."""
         try:
             text = dumps(snapshot)
         except (TypeError, ValueError) as exc:
             raise StoreError(f"session {session_id!r}: snapshot is not JSON-serializable: {exc}") from exc
         keys = SessionKeys(session_id)
-        args = ["" if fence is None else str(fence), text, str(event_id), "01"[release], keys.channel]
+        channel = keys.channel if announce else ""
+        args = ["" if fence is None else str(fence), text, str(event_id), "01"[release], channel]
         await self.fcall("save_snapshot", "ss_snapshot", [keys.meta, keys.lease], args, session_id)
 
     async def delete(self, session_id: str) -> None:
@@ -340,9 +343,7 @@ class RedisStore:
     async def load(self, session_id: str) -> SessionRecord | None:
         keys = SessionKeys(session_id)
         client = self.client
-        reply: Any = await self.call(
-            "load", lambda: client.hmget(keys.meta, _FIELDS), session_id
-        )
+        reply: Any = await self.call("load", lambda: client.hmget(keys.meta, _FIELDS), session_id)
         if reply[1] is None:
             return None
         return self._record(session_id, reply, with_snapshot=True)
@@ -368,12 +369,9 @@ class RedisStore:
         if limit <= 0:
             await self._nothing()
             return []
-        keys = SessionKeys(session_id)
-        client = self.client
-        start = stream_id(max(after_id + 1, 0))
-        reply: Any = await self.call(
-            "read the log", lambda: client.xrange(keys.log, start, "+", count=limit), session_id
-        )
+        keys, client, start = SessionKeys(session_id), self.client, stream_id(max(after_id + 1, 0))
+        reply: Any = await self.call("read the log", lambda: client.xrange(keys.log, start, "+", count=limit),
+                                     session_id)
         return [entry_to_event(entry.identifier, entry.field_values) for entry in reply]
 
     async def events_after(self, session_id: str, after_id: int, limit: int) -> list[StoredEvent]:

@@ -118,6 +118,29 @@ async def test_temporary_policy_does_not_restart(store: MemoryStore, autojump_cl
         assert (await act(sup, "s1", "fine")).event_id == 1  # next message: a fresh incarnation
 
 
+async def test_waiting_for_a_session_whose_load_always_crashes_fails_once(
+    store: MemoryStore, autojump_clock: Any
+) -> None:
+    """With the temporary policy a load that crashes ends the incarnation; whoever waited for it (a user's
+    join, ``ensure``) gets SessionFailed instead of a new incarnation that crashes the same way, forever."""
+    loads: list[int] = []
+
+    def unstartable() -> EchoAgent:
+        loads.append(1)
+        if len(loads) > 5:  # a bug would load it forever: let it load, so the test fails, not hangs
+            return EchoAgent()
+        raise RuntimeError("the agent cannot start")
+
+    restart = RestartConfig(policy=RestartPolicy.TEMPORARY)
+    async with running(store, unstartable, restart=restart) as sup:
+        with pytest.raises(SessionFailed):
+            await sup.ensure("s1")
+        assert loads == [1]
+        with pytest.raises(SessionFailed):
+            await join(sup, "s1", user_id="u1")  # a user's join waits for the load, too
+        assert loads == [1, 1] and sup.info("s1") is None
+
+
 async def test_a_crash_never_disturbs_other_actors(store: MemoryStore, autojump_clock: Any) -> None:
     async with running(store, CrashingAgent) as sup:
         others = [await join(sup, f"other{i}") for i in range(5)]

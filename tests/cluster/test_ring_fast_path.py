@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import trio
 
+from actors.cluster.inbox import InboxEntry, Ring
 from actors.cluster.node import ClusterNode, cluster_placement
 from actors.config import SupervisorConfig
 from actors.stores._redis_keys import SessionKeys
@@ -65,4 +66,30 @@ async def test_routed_actions_are_taken_from_the_ring_and_answered_from_the_door
         texts = [e.payload.get("message") for e in conn.sent if e.event_id is not None]
         assert texts[-2:] == ["sneaked", "after the gap"]  # each once, in inbox order
         assert conn.event_ids == list(range(1, 34))
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_ring_is_taken_only_after_what_was_handed_over_under_the_lease_held_now(
+    redis_server: RedisServer,
+) -> None:
+    """Positions are per lease: one handed over under an earlier lease of this node (whose act the actor
+    then dropped, ``Act.inbox_fence``) says nothing of what the current lease has done; taking a ring that
+    follows it would skip the entry the new lease must redo."""
+    store = RedisStore(redis_server.url, timeout=2.0)
+    async with store, trio.open_nursery() as nursery:
+        placement = cluster_placement(store, node_id="n1", lease_ttl=10.0)
+        assert placement is not None
+        sup = Supervisor(store, None, SupervisorConfig(close_delay=None), placement=placement)
+        await nursery.start(sup.run)
+        node = ClusterNode(store, placement, sup)
+        assert (await act(sup, SID, "own")).event_id == 0
+        fence = placement.states[SID].lease.fence
+        action = '{"action":"message","args":{"content":"x"}}'
+        ring = Ring(SID, InboxEntry("6-0", action), "5-0")
+        node.inbox.positions[SID] = (fence - 1, "5-0")  # 5-0 was handed over under the earlier lease
+        assert await node.inbox.take(ring) is False  # read the inbox instead
+        node.inbox.positions[SID] = (fence, "7-0")  # under this lease, already past 6-0
+        assert await node.inbox.take(ring) is None
+        assert node.inbox.handed_over == 0 and node.inbox.taken_from_ring == 0
+        assert await node.inbox.take(Ring("elsewhere", InboxEntry("6-0", action), "5-0")) is None  # not held
         nursery.cancel_scope.cancel()

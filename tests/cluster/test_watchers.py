@@ -8,13 +8,19 @@ real time, ``jump`` moves trio's clock past deadlines); the watcher entries live
 - n1 releasing the session while n2 has a connection (a shutdown) makes n2 host it at once, and a Leave
   of a connection fed from the log then ends n2's tail although n2 hosts the session;
 - n2 trying to host a session n1 (alive) holds gives up at once instead of waiting for n1's lease to
-  expire (two connections to a new session on two nodes at the same moment).
+  expire (two connections to a new session on two nodes at the same moment);
+- only an idle passivation and a shutdown tell watchers to host the session: a capacity eviction on a node
+  that serves the session's connections from a tail does not bring it back at once (which would evict the
+  next one, and so on), a kill (an operator's delete) closes the other nodes' connections instead of
+  re-creating the session there, and a session that fails where it was re-hosted is not loaded again and
+  again.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import trio
@@ -25,6 +31,7 @@ from actors.config import SupervisorConfig
 from actors.errors import SessionNotFound
 from actors.lifecycle import ActorState
 from actors.messages import Leave
+from actors.restart import RestartConfig, RestartPolicy
 from actors.stores._redis_keys import SessionKeys
 from actors.stores.redis import RedisStore
 from actors.supervisor import Supervisor
@@ -48,17 +55,25 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     assert condition(), what
 
 
+def config(close_delay: float | None, **kw: Any) -> SupervisorConfig:
+    return SupervisorConfig(close_delay=close_delay, close_delay_jitter=0.0, **kw)
+
+
 @asynccontextmanager
-async def two_nodes(redis: RedisServer) -> AsyncIterator[tuple[ClusterNode, ClusterNode]]:
+async def two_nodes(
+    redis: RedisServer, first: SupervisorConfig | None = None, second: SupervisorConfig | None = None,
+    second_agents: Any = None,
+) -> AsyncIterator[tuple[ClusterNode, ClusterNode]]:
+    """n1 (``close_delay`` 5 s by default) and n2 (0 s: its watcher entries end with its connections)."""
     nodes = []
+    setups = (("n1", first or config(CLOSE_DELAY), None), ("n2", second or config(0.0), second_agents))
     async with trio.open_nursery() as nursery:
-        for name, close_delay in (("n1", CLOSE_DELAY), ("n2", 0.0)):
+        for name, cfg, agents in setups:
             store = RedisStore(redis.url, timeout=2.0)
             placement = cluster_placement(store, node_id=name, lease_ttl=TTL)
             assert placement is not None
             await store.open()
-            config = SupervisorConfig(close_delay=close_delay, close_delay_jitter=0.0)
-            sup = Supervisor(store, None, config, placement=placement)
+            sup = Supervisor(store, agents, cfg, placement=placement)
             await nursery.start(sup.run)
             node = ClusterNode(store, placement, sup)
             await nursery.start(node.run)
@@ -154,3 +169,80 @@ async def test_a_node_that_loses_the_race_for_a_new_session_does_not_wait_for_th
         conn = await join(n2.supervisor, SID, "on-n2", latest=-1)
         await until(lambda: conn.event_ids == [0], "served from the log")
         assert n2.remote.tailed_sessions == 1
+
+
+async def until_still(condition: Callable[[], bool], what: str, settle: float = 1.0) -> None:
+    """``condition`` holds, and still holds ``settle`` seconds later (nothing keeps churning)."""
+    await until(condition, what)
+    await trio.sleep(settle)
+    assert condition(), f"{what}: no longer after {settle} s"
+
+
+async def test_a_capacity_eviction_does_not_bring_a_watched_session_back(
+    redis_server: RedisServer, clock: trio.testing.MockClock
+) -> None:
+    async with two_nodes(redis_server, second=config(0.0, max_live_sessions=1)) as (n1, n2):
+        for sid in ("s1", "s2"):
+            assert (await act(n1.supervisor, sid, "own")).event_id == 0
+            await join(n2.supervisor, sid, f"on-n2-{sid}", latest=0)
+        await n1.supervisor.passivate("s1", "shutdown")
+        await until(lambda: n2.supervisor.registry.get("s1") is not None, "n2 hosts s1")
+        await n1.supervisor.passivate("s2", "shutdown")  # n2 hosts s2 and, at its cap, evicts s1
+        counters = n2.supervisor.counters
+        await until_still(lambda: counters.get("evictions.capacity") == 1, "one eviction, no churn")
+        assert n2.supervisor.registry.get("s1") is None and n2.supervisor.registry.get("s2") is not None
+        assert n2.remote.tailed_sessions == 2  # both connections still served from the log
+
+
+async def test_a_kill_closes_the_connections_on_other_nodes_and_a_delete_stays_deleted(
+    redis_server: RedisServer, clock: trio.testing.MockClock
+) -> None:
+    async with two_nodes(redis_server) as (n1, n2):
+        assert (await act(n1.supervisor, SID, "own")).event_id == 0
+        conn = await join(n2.supervisor, SID, "on-n2", latest=0)
+        await until(lambda: watchers(redis_server) == [b"n2"], "n2 watches")
+        assert await n1.supervisor.kill(SID)
+        await n1.store.delete(SID)  # what an operator's delete does after the kill
+        await until(lambda: conn.closed is not None, "n2's connection closed")
+        assert [e.payload.get("id") for e in conn.sent if e.event_id is None][-1] == "STATUS$STOPPED"
+        await until_still(lambda: redis_server.query("EXISTS", SessionKeys(SID).meta) == 0, "still deleted")
+        assert n2.supervisor.registry.get(SID) is None and n2.remote.tailed_sessions == 0
+
+
+async def test_a_session_that_fails_where_it_was_rehosted_is_not_loaded_again(
+    redis_server: RedisServer, clock: trio.testing.MockClock
+) -> None:
+    loads: list[str] = []
+
+    def failing_agent() -> Any:
+        loads.append(SID)
+        raise RuntimeError("this node cannot start the session's agent")
+
+    temporary = config(0.0, restart=RestartConfig(policy=RestartPolicy.TEMPORARY))
+    async with two_nodes(redis_server, second=temporary, second_agents=failing_agent) as (n1, n2):
+        assert (await act(n1.supervisor, SID, "own")).event_id == 0
+        conn = await join(n2.supervisor, SID, "on-n2", latest=0)
+        await until(lambda: watchers(redis_server) == [b"n2"], "n2 watches")
+        await n1.supervisor.passivate(SID, "shutdown")  # released: n2 hosts it, and it fails there
+        await until(lambda: conn.closed is not None, "the failure closed n2's connection")
+        assert [e.payload.get("id") for e in conn.sent if e.event_id is None][-1] == "STATUS$ERROR"
+        await until_still(lambda: loads == [SID], "loaded once")
+
+
+async def test_a_close_announced_under_an_old_lease_closes_nothing(
+    redis_server: RedisServer, clock: trio.testing.MockClock
+) -> None:
+    """An owner that lost its lease may announce late: the tails check the fence against the lease."""
+    async with two_nodes(redis_server) as (n1, n2):
+        local = await join(n1.supervisor, SID, "on-n1")
+        assert (await act(n1.supervisor, SID, "own", conn_id="on-n1")).event_id == 0
+        remote = await join(n2.supervisor, SID, "on-n2", latest=0)
+        await until(lambda: watchers(redis_server) == [b"n2"], "n2 watches")
+        stale = '{"status_update":true,"type":"info","id":"STATUS$STOPPED","message":"late"}'
+        assert redis_server.query("PUBLISH", SessionKeys(SID).channel, f"closed 0 {stale}") == 1
+        # The tail handles the notice before the doorbells behind it: had it closed the connection, it
+        # would have ended there, and event 2 could not reach it.
+        assert (await act(n1.supervisor, SID, "still here", conn_id="on-n1")).event_id == 1
+        assert (await act(n1.supervisor, SID, "and here", conn_id="on-n1")).event_id == 2
+        await until(lambda: remote.event_ids == [1, 2], "n2's connection still fed")
+        assert remote.closed is None and local.closed is None and n2.remote.tailed_sessions == 1
