@@ -134,19 +134,28 @@ class Leases:
         async with trio.open_nursery() as nursery:
             if expired is not None:
                 nursery.start_soon(self._stop_at_deadlines, expired, holders, lost, interval)
+            renew_many = getattr(self.placement, "renew_many", None)  # pipelined (RedisPlacement)
             while True:
                 await trio.sleep(interval)
-                for holder in holders():
-                    lease = holder.lease
-                    if lease is None or lease is LOST_LEASE:
-                        continue
+                due = [(h, h.lease) for h in holders() if h.lease is not None and h.lease is not LOST_LEASE]
+                if renew_many is not None:
                     try:
-                        kept = await self.placement.renew(lease)
+                        kept = list(await renew_many([lease for _, lease in due]))
+                    except Exception as exc:
+                        log.warning("lease.renew_failed", sessions=len(due), error=repr(exc))
+                        kept = [expired is not None] * len(due)  # as below, for all of them
+                    for (holder, lease), ok in zip(due, kept, strict=True):
+                        if not ok and holder.lease is lease:
+                            lost(holder)
+                    continue
+                for holder, lease in due:
+                    try:
+                        ok = await self.placement.renew(lease)
                     except Exception as exc:
                         log.warning("lease.renew_failed", session_id=holder.session_id, error=repr(exc))
                         # With deadlines the watchdog stops the holder in time; a later renewal may succeed.
-                        kept = expired is not None
-                    if not kept and holder.lease is lease:
+                        ok = expired is not None
+                    if not ok and holder.lease is lease:
                         lost(holder)
 
     @staticmethod

@@ -19,6 +19,26 @@ async def test_both_placements_satisfy_the_protocol(redis_store: RedisStore) -> 
     assert placements[0].renew_interval is None
 
 
+async def test_renew_many_renews_in_pipelined_batches_and_reports_each_lease(
+    redis_store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("actors.cluster.placement.RENEW_BATCH", 2)  # three leases: two round trips
+    a, b = RedisPlacement(redis_store, "a", lease_ttl=30), RedisPlacement(redis_store, "b", lease_ttl=30)
+    leases = [await a.acquire(sid) for sid in ("s1", "s2", "s3")]
+    assert all(lease is not None for lease in leases)
+    held = [lease for lease in leases if lease is not None]
+    await a.release(held[1])
+    assert await b.acquire("s2") is not None  # s2 is b's now: a's renewal of it must fail
+    before = {sid: a.must_stop_at(sid) for sid in ("s1", "s3")}
+    await trio.sleep(0.01)
+    assert await a.renew_many(held) == [True, False, True]
+    for sid in ("s1", "s3"):
+        after, earlier = a.must_stop_at(sid), before[sid]
+        assert after is not None and earlier is not None and after > earlier  # deadline moved on
+    assert a.must_stop_at("s2") is None and await a.owner_of("s2") == "b"
+    assert await a.renew_many([]) == []
+
+
 async def test_node_ids_with_braces_are_refused(redis_store: RedisStore) -> None:
     with pytest.raises(ValueError, match="braces"):
         RedisPlacement(redis_store, "a{b}")
