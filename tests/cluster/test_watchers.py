@@ -35,7 +35,7 @@ from actors.restart import RestartConfig, RestartPolicy
 from actors.stores._redis_keys import SessionKeys
 from actors.stores.redis import RedisStore
 from actors.supervisor import Supervisor
-from tests.actors.conftest import act, join
+from tests.actors.conftest import FakeConn, act, join
 from tests.support.redis_server import RedisServer
 
 TTL = 30.0  # lease TTL (renewed every 10 s of trio time; every jump below stays under TTL - margin)
@@ -85,6 +85,14 @@ async def two_nodes(
             for node in nodes:
                 with trio.CancelScope(shield=True):
                     await node.store.close()
+
+
+async def hosted_on_n1_watched_from_n2(n1: ClusterNode, n2: ClusterNode, redis: RedisServer) -> FakeConn:
+    """n1 hosts ``SID`` (event 0, no connection there); n2 serves a connection of it and is its watcher."""
+    assert (await act(n1.supervisor, SID, "own")).event_id == 0
+    conn = await join(n2.supervisor, SID, "on-n2", latest=0)
+    await until(lambda: watchers(redis) == [b"n2"], "n2 watches")
+    return conn
 
 
 def watchers(redis: RedisServer) -> list[bytes]:
@@ -142,9 +150,7 @@ async def test_a_released_session_with_a_connection_elsewhere_is_hosted_there(
     redis_server: RedisServer, clock: trio.testing.MockClock
 ) -> None:
     async with two_nodes(redis_server) as (n1, n2):
-        assert (await act(n1.supervisor, SID, "own")).event_id == 0
-        conn = await join(n2.supervisor, SID, "on-n2", latest=0)
-        await until(lambda: watchers(redis_server) == [b"n2"], "n2 watches")
+        conn = await hosted_on_n1_watched_from_n2(n1, n2, redis_server)
         assert await n1.supervisor.passivate(SID, "shutdown") is not None  # hands over, closes nothing here
         await until(lambda: n2.supervisor.registry.get(SID) is not None, "n2 hosts it")
         lease = redis_server.query("GET", SessionKeys(SID).lease)
@@ -198,9 +204,7 @@ async def test_a_kill_closes_the_connections_on_other_nodes_and_a_delete_stays_d
     redis_server: RedisServer, clock: trio.testing.MockClock
 ) -> None:
     async with two_nodes(redis_server) as (n1, n2):
-        assert (await act(n1.supervisor, SID, "own")).event_id == 0
-        conn = await join(n2.supervisor, SID, "on-n2", latest=0)
-        await until(lambda: watchers(redis_server) == [b"n2"], "n2 watches")
+        conn = await hosted_on_n1_watched_from_n2(n1, n2, redis_server)
         assert await n1.supervisor.kill(SID)
         await n1.store.delete(SID)  # what an operator's delete does after the kill
         await until(lambda: conn.closed is not None, "n2's connection closed")
@@ -220,9 +224,7 @@ async def test_a_session_that_fails_where_it_was_rehosted_is_not_loaded_again(
 
     temporary = config(0.0, restart=RestartConfig(policy=RestartPolicy.TEMPORARY))
     async with two_nodes(redis_server, second=temporary, second_agents=failing_agent) as (n1, n2):
-        assert (await act(n1.supervisor, SID, "own")).event_id == 0
-        conn = await join(n2.supervisor, SID, "on-n2", latest=0)
-        await until(lambda: watchers(redis_server) == [b"n2"], "n2 watches")
+        conn = await hosted_on_n1_watched_from_n2(n1, n2, redis_server)
         await n1.supervisor.passivate(SID, "shutdown")  # released: n2 hosts it, and it fails there
         await until(lambda: conn.closed is not None, "the failure closed n2's connection")
         assert [e.payload.get("id") for e in conn.sent if e.event_id is None][-1] == "STATUS$ERROR"
