@@ -218,18 +218,9 @@ class FanOut:
 
     def close_all(self, session_id: str, status: OutboundEvent | None, reason: str) -> None:
         """Detach and close every connection of the session, each sent ``status`` first."""
-        topic = self._topics.pop(session_id, None)
-        if topic is None:
-            return
-        entries = list(topic.entries.values())
-        topic.entries.clear()
-        for entry in entries:
-            if entry.scope is not None:
-                entry.scope.cancel()
-                entry.scope = None
-            if status is not None:
-                entry.conn.send(status)
-            entry.conn.close(reason)
+        topic = self._topics.get(session_id)
+        if topic is not None:
+            self.close(session_id, list(topic.entries), status, reason)
 
     # ---- internals -----------------------------------------------------------------------------------
 

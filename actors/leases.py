@@ -134,27 +134,30 @@ class Leases:
         async with trio.open_nursery() as nursery:
             if expired is not None:
                 nursery.start_soon(self._stop_at_deadlines, expired, holders, lost, interval)
-            renew_many = getattr(self.placement, "renew_many", None)  # pipelined (RedisPlacement)
+            # With deadlines, a failed renewal counts as kept: the watchdog stops the holder in time, and a
+            # later renewal may succeed.
+            failed_is_kept = expired is not None
+
+            async def one_by_one(leases: list[Lease]) -> list[bool]:
+                kept = []
+                for lease in leases:
+                    try:
+                        kept.append(await self.placement.renew(lease))
+                    except Exception as exc:
+                        log.warning("lease.renew_failed", session_id=lease.session_id, error=repr(exc))
+                        kept.append(failed_is_kept)
+                return kept
+
+            renew_many = getattr(self.placement, "renew_many", None) or one_by_one  # pipelined on Redis
             while True:
                 await trio.sleep(interval)
                 due = [(h, h.lease) for h in holders() if h.lease is not None and h.lease is not LOST_LEASE]
-                if renew_many is not None:
-                    try:
-                        kept = list(await renew_many([lease for _, lease in due]))
-                    except Exception as exc:
-                        log.warning("lease.renew_failed", sessions=len(due), error=repr(exc))
-                        kept = [expired is not None] * len(due)  # as below, for all of them
-                    for (holder, lease), ok in zip(due, kept, strict=True):
-                        if not ok and holder.lease is lease:
-                            lost(holder)
-                    continue
-                for holder, lease in due:
-                    try:
-                        ok = await self.placement.renew(lease)
-                    except Exception as exc:
-                        log.warning("lease.renew_failed", session_id=holder.session_id, error=repr(exc))
-                        # With deadlines the watchdog stops the holder in time; a later renewal may succeed.
-                        ok = expired is not None
+                try:
+                    kept = list(await renew_many([lease for _, lease in due]))
+                except Exception as exc:
+                    log.warning("lease.renew_failed", sessions=len(due), error=repr(exc))
+                    kept = [failed_is_kept] * len(due)
+                for (holder, lease), ok in zip(due, kept, strict=True):
                     if not ok and holder.lease is lease:
                         lost(holder)
 

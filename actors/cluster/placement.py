@@ -185,10 +185,13 @@ class RedisPlacement:
     async def release_announced(self, lease: Lease) -> None:
         """``release``, publishing ``released`` on the session's doorbell if the lease was still ours
         (nodes that serve its connections host it next: ``actors.cluster.watchers``)."""
-        await self.release(lease, announce=True)
+        await self._release(lease, announce=True)
 
-    async def release(self, lease: Lease, *, announce: bool = False) -> None:
+    async def release(self, lease: Lease) -> None:
         """Delete the lease if it is still ours (so another node can take over at once)."""
+        await self._release(lease, announce=False)
+
+    async def _release(self, lease: Lease, *, announce: bool) -> None:
         keys = SessionKeys(lease.session_id)
         self.store.client  # noqa: B018  (raises when not open, before the lease is forgotten here)
         state = self.states.get(lease.session_id)

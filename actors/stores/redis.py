@@ -328,7 +328,7 @@ class RedisStore:
             raise StoreError(f"session {session_id!r}: snapshot is not JSON-serializable: {exc}") from exc
         keys = SessionKeys(session_id)
         channel = keys.channel if announce else ""
-        args = ["" if fence is None else str(fence), text, str(event_id), "01"[release], channel]
+        args = ["" if fence is None else str(fence), text, str(event_id), "1" if release else "0", channel]
         await self.fcall("save_snapshot", "ss_snapshot", [keys.meta, keys.lease], args, session_id)
 
     async def delete(self, session_id: str) -> None:
