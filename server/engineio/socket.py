@@ -68,6 +68,7 @@ class EngineSocket:
 
     __slots__ = (
         "__weakref__",
+        "_close_after_upgrade",
         "_connected",
         "_drained",
         "_heartbeat",
@@ -91,6 +92,7 @@ class EngineSocket:
         self._proto = proto
         self._ws = ws  # the websocket transport (opened so, or after the upgrade)
         self._probe_ws: WebSocket | None = None  # an upgrade probe in progress
+        self._close_after_upgrade: str | None = None  # a close asked for while the client switches
         self._poll_wake: trio.Event | None = None  # set when the pending GET can be answered
         self._drained: trio.Event | None = None  # polling wait_writable() waiters
         self._reader_scope: trio.CancelScope | None = None  # set while a websocket receive() waits
@@ -145,7 +147,12 @@ class EngineSocket:
 
     def close(self, reason: str = SERVER_DISCONNECT) -> None:
         """Close the socket (idempotent, non-blocking). Packets already sent are still delivered: on
-        polling the next GET collects them with the close packet; on a websocket they are written now."""
+        polling the next GET collects them with the close packet; on a websocket they are written now.
+        Between ``3probe`` and ``5`` the client has paused polling and reads only the new websocket: the
+        close then waits for the switch (at most ``upgrade_timeout``) and goes out over it, as in Node."""
+        if self._proto.phase is Phase.UPGRADING:
+            self._close_after_upgrade = reason
+            return
         if self._proto.server_close(trio.current_time(), reason):
             self._sync()
 
@@ -348,6 +355,8 @@ class EngineSocket:
                     upgraded = True
                     self._sync()  # flush what waited for the switch
                     self._host.upgraded(self)
+                    if self._close_after_upgrade is not None:
+                        self.close(self._close_after_upgrade)
                     break
                 elif action is ProbeAction.FAILED:
                     break
@@ -360,6 +369,8 @@ class EngineSocket:
                     self._probe_ws = None
                 ws.close()
                 self._sync()
+                if self._close_after_upgrade is not None:
+                    self.close(self._close_after_upgrade)  # on polling after all
         if upgraded:
             await self._read_websocket(ws)
 

@@ -220,3 +220,38 @@ def test_a_late_ping_timer_does_not_push_the_ping_timeout_back() -> None:
     late = SocketProtocol("sid", "polling", config, 0.0)
     late.on_timer(0.3 + 0.5)  # later than the whole timeout: the client still gets half of it
     assert late.next_deadline() == 0.8 + 0.1
+
+
+async def test_a_close_during_the_upgrade_reaches_the_client_over_the_new_websocket() -> None:
+    """Between ``3probe`` and ``5`` the client has paused polling: it will read only the websocket. A
+    server close then (a refused CONNECT, say) must wait for the switch and go out over it, after what was
+    sent before it, as Node's engine.io does; closing the probe instead lost both (the Admin UI, refused
+    its first login, then showed "disconnected" instead of the login form)."""
+    async with trio.open_nursery() as nursery:
+        h = await Harness.start(nursery, EngineConfig())
+        sid = await h.open_polling()
+        ws = MemoryWebSocket()
+        query = f"EIO=4&transport=websocket&sid={sid}"
+        accept = await h.server.handle(make_request("GET", query, upgrade=True))
+        assert isinstance(accept, WebSocketAccept)
+
+        async def run_probe() -> None:
+            try:
+                await accept.handler(ws)  # type: ignore[arg-type]
+            except WebSocketClosed:
+                pass
+
+        nursery.start_soon(run_probe)
+        await settle()
+        ws.client_send("2probe")
+        await settle()
+        assert ws.sent == ["3probe"]
+        sock = h.app.sockets[sid]
+        sock.send("refused")
+        sock.close()
+        await settle()
+        ws.client_send("5")
+        await settle()
+        assert ws.sent == ["3probe", "4refused"]  # then the websocket closes (no close packet, as in Node)
+        assert sock.closed and ws.closed
+        nursery.cancel_scope.cancel()
